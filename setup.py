@@ -1,0 +1,126 @@
+"""Build of lenet_fast's Cython kernels (src/kernels/*.pyx -> lenet_fast._<name>).
+
+Environment switches (all optional):
+  LENET_FAST_ARCH=native|portable|<gcc -march value>
+      native (default): compile for this machine's widest SIMD (e.g. AVX-512); a source build is fast
+      out of the box. portable: no -march flag (baseline x86-64), for wheels that run anywhere.
+  LENET_FAST_OPENMP=1|0   1 (default): use OpenMP when the compiler supports it, else warn and build
+      serial. 0: build serial.
+  LENET_FAST_CYTHON_DEBUG=1   turn Cython's bounds and wraparound checks back on.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = ["conv", "pool", "dense", "activation", "output", "platform"]
+
+
+def _compiles(compiler, source, flags):
+    """Whether `compiler` compiles and links a C `source` with `flags`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as f:
+            f.write(source)
+        try:
+            objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=flags)
+        except Exception:
+            return False
+    return True
+
+
+OPENMP_PROBE = textwrap.dedent("""
+    #include <omp.h>
+    int main(void) { int n = 0;
+    #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1; }
+""")
+
+
+class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+
+    def build_extensions(self):
+        unix = self.compiler.compiler_type in ("unix", "cygwin", "mingw32")
+        compile_args = ["-O3", "-fno-math-errno"] if unix else ["/O2"]   # never -ffast-math
+        link_args = []
+
+        arch = os.environ.get("LENET_FAST_ARCH", "native")
+        if unix and arch != "portable":
+            march = ["-march=" + arch]
+            if _compiles(self.compiler, "int main(void){return 0;}", march):
+                compile_args += march
+                # gcc's default tuning often caps vectors at 256 bits on AVX-512 machines
+                if _compiles(self.compiler, "#ifndef __AVX512F__\n#error\n#endif\nint main(void){return 0;}",
+                             march):
+                    compile_args.append("-mprefer-vector-width=512")
+            else:
+                self.warn(f"the compiler does not accept -march={arch}; building for the baseline ISA")
+
+        openmp = os.environ.get("LENET_FAST_OPENMP", "1") != "0"
+        omp_flag = ["-fopenmp"] if unix else ["/openmp"]
+        if openmp and not _compiles(self.compiler, OPENMP_PROBE, omp_flag):
+            openmp = False
+            self.warn("*** OpenMP is not available with this compiler: lenet_fast will run single-threaded ***")
+        if openmp:
+            compile_args += omp_flag
+            link_args += omp_flag if unix else []
+
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args
+            ext.extra_link_args = link_args
+        super().build_extensions()
+        self._build_info = {"compiler": self._compiler_version(), "compile_args": compile_args,
+                            "link_args": link_args, "openmp": openmp, "arch": arch}
+
+    def run(self):
+        super().run()
+        # next to the compiled modules (the build tree, or the source tree for in-place builds),
+        # for lenet_fast.show_config()
+        if getattr(self, "_build_info", None):
+            package_dir = os.path.dirname(self.get_ext_fullpath(self.extensions[0].name))
+            with open(os.path.join(package_dir, "_build_info.json"), "w") as f:
+                json.dump(self._build_info, f, indent=1)
+
+    def _compiler_version(self):
+        command = getattr(self.compiler, "compiler_so", None) or ["cc"]
+        try:
+            out = subprocess.run([command[0], "--version"], capture_output=True, text=True, timeout=30)
+            return out.stdout.splitlines()[0].strip()
+        except Exception:
+            return command[0]
+
+
+debug = os.environ.get("LENET_FAST_CYTHON_DEBUG", "0") == "1"
+extensions = [
+    Extension(f"lenet_fast._{name}", [f"src/kernels/{name}.pyx"],
+              define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")])
+    for name in KERNELS
+]
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["src/kernels"],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": debug,
+            "wraparound": debug,
+            "initializedcheck": debug,
+            "nonecheck": False,
+            "cdivision": True,
+        },
+        quiet=True,
+    ),
+    cmdclass={"build_ext": BuildExt},
+)

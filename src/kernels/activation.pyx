@@ -1,0 +1,43 @@
+"""Elementwise activations: the paper's squash f(a) = A tanh(S a) and ReLU (modern variant).
+
+Design: flat 1-D views; forward may run in place (out is a); backward needs only the output y:
+squash' = (S / A)(A^2 - y^2), relu' = [y > 0]. Backward overwrites ``da`` (it may alias ``dy``).
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport tanh, tanhf
+
+cdef double A = 1.7159
+cdef double S = 2.0 / 3.0
+
+
+cdef inline floating _squash(floating a) noexcept nogil:
+    if floating is float:
+        return <float>A * tanhf(<float>S * a)
+    else:
+        return A * tanh(S * a)
+
+
+def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):
+    cdef Py_ssize_t i
+    for i in prange(a.shape[0], schedule="static", nogil=True, num_threads=n_threads):
+        out[i] = _squash(a[i])
+
+
+def squash_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads):
+    cdef Py_ssize_t i
+    cdef floating c = <floating>(S / A), a2 = <floating>(A * A)
+    for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
+        da[i] = dy[i] * (c * (a2 - y[i] * y[i]))
+
+
+def relu_forward(floating[::1] out, const floating[::1] a, int n_threads):
+    cdef Py_ssize_t i
+    for i in prange(a.shape[0], schedule="static", nogil=True, num_threads=n_threads):
+        out[i] = a[i] if a[i] > 0 else 0
+
+
+def relu_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads):
+    cdef Py_ssize_t i
+    for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
+        da[i] = dy[i] if y[i] > 0 else 0

@@ -1,0 +1,81 @@
+"""Fully connected kernels: C5 (on the flattened 16x5x5 S4 output), F6, and the modern output layer.
+
+Design:
+- ``out[n, k] = bias[k] + sum_f weight[k, f] * x[n, f]``.
+- One sample at a time in ``noexcept nogil`` helpers; static ``prange`` over the batch.
+- Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``
+  through per-thread rows of ``scratch`` (n_threads, K*F + K) summed in row order (deterministic).
+"""
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.string cimport memset
+
+
+cdef void _dense_forward_one(floating* out, const floating* x, const floating* w, const floating* b,
+                             Py_ssize_t F, Py_ssize_t K) noexcept nogil:
+    # x (F,), w (K, F), b (K,) -> out (K,)
+    cdef Py_ssize_t k, f
+    cdef floating s
+    cdef const floating* row
+    for k in range(K):
+        row = w + k * F
+        s = 0
+        for f in range(F):
+            s = s + row[f] * x[f]
+        out[k] = b[k] + s
+
+
+cdef void _dense_backward_one(floating* dx, floating* dw, floating* db, const floating* dout,
+                              const floating* x, const floating* w, Py_ssize_t F,
+                              Py_ssize_t K) noexcept nogil:
+    # dout (K,) -> dx (F,) overwritten; dw (K, F), db (K,) accumulated
+    cdef Py_ssize_t k, f
+    cdef floating d
+    cdef const floating* row
+    cdef floating* drow
+    memset(dx, 0, F * sizeof(floating))
+    for k in range(K):
+        d = dout[k]
+        row = w + k * F
+        drow = dw + k * F
+        for f in range(F):
+            dx[f] += d * row[f]
+            drow[f] += d * x[f]
+        db[k] += d
+
+
+def dense_forward(floating[:, ::1] out,                    # OUT (N, K)
+                  const floating[:, ::1] x,                # IN  (N, F)
+                  const floating[:, ::1] weight,           # IN  (K, F)
+                  const floating[::1] bias,                # IN  (K,)
+                  int n_threads):
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = weight.shape[0], n
+    if N == 0:
+        return
+    for n in prange(N, schedule="static", nogil=True, num_threads=n_threads):
+        _dense_forward_one(&out[n, 0], &x[n, 0], &weight[0, 0], &bias[0], F, K)
+
+
+def dense_backward(floating[:, ::1] dx,                    # OUT (N, F), overwritten
+                   floating[:, ::1] dweight,               # OUT (K, F), accumulated
+                   floating[::1] dbias,                    # OUT (K,), accumulated
+                   floating[:, ::1] scratch,               # TMP (n_threads, K*F + K)
+                   const floating[:, ::1] dout,            # IN  (N, K)
+                   const floating[:, ::1] x,               # IN  (N, F)
+                   const floating[:, ::1] weight,          # IN  (K, F)
+                   int n_threads):
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = weight.shape[0], n_w = K * F, n, t, p
+    cdef int tid
+    if N == 0:
+        return
+    with nogil:
+        memset(&scratch[0, 0], 0, scratch.shape[0] * scratch.shape[1] * sizeof(floating))
+        for n in prange(N, schedule="static", num_threads=n_threads):
+            tid = threadid()
+            _dense_backward_one(&dx[n, 0], &scratch[tid, 0], &scratch[tid, n_w], &dout[n, 0],
+                                &x[n, 0], &weight[0, 0], F, K)
+        for t in range(scratch.shape[0]):
+            for p in range(n_w):
+                (&dweight[0, 0])[p] += scratch[t, p]
+            for p in range(K):
+                dbias[p] += scratch[t, n_w + p]
