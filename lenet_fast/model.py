@@ -187,8 +187,8 @@ class LeNet5:
         a["c3"] = act(ops.conv2d_forward(a["s2"], p["c3.weight"], p["c3.bias"], self._table, n_threads=nt),
                       n_threads=nt)
         a["s4"] = self._pool_forward("s4", a["c3"], nt)
-        flat_s4 = a["s4"].reshape(len(x), -1)          # C5 covers all of S4: a dense layer on 400 inputs
-        a["c5"] = act(ops.dense_forward(flat_s4, p["c5.weight"].reshape(120, -1), p["c5.bias"], n_threads=nt),
+        flat_s4 = a["s4"].reshape(len(x), 400)          # C5 covers all of S4: a dense layer on 400 inputs
+        a["c5"] = act(ops.dense_forward(flat_s4, p["c5.weight"].reshape(120, 400), p["c5.bias"], n_threads=nt),
                       n_threads=nt)
         a["f6"] = act(ops.dense_forward(a["c5"], p["f6.weight"], p["f6.bias"], n_threads=nt), n_threads=nt)
         if paper:
@@ -218,8 +218,8 @@ class LeNet5:
         d, _, _ = ops.dense_backward(d, a["c5"], p["f6.weight"], dweight=g["f6.weight"], dbias=g["f6.bias"],
                                      n_threads=nt)
         d = act_backward(d, a["c5"], out=d, n_threads=nt)
-        d, _, _ = ops.dense_backward(d, a["s4"].reshape(len(d), -1), p["c5.weight"].reshape(120, -1),
-                                     dweight=g["c5.weight"].reshape(120, -1), dbias=g["c5.bias"], n_threads=nt)
+        d, _, _ = ops.dense_backward(d, a["s4"].reshape(len(d), 400), p["c5.weight"].reshape(120, 400),
+                                     dweight=g["c5.weight"].reshape(120, 400), dbias=g["c5.bias"], n_threads=nt)
         d = self._pool_backward("s4", d.reshape(a["s4"].shape), a["c3"], a["s4"], nt)
         d = act_backward(d, a["c3"], out=d, n_threads=nt)
         d, _, _ = ops.conv2d_backward(d, a["s2"], p["c3.weight"], self._table, dweight=g["c3.weight"],
