@@ -70,7 +70,9 @@ class BuildExt(build_ext):
 
         openmp = os.environ.get("LENET_FAST_OPENMP", "1") != "0"
         omp_flag = ["-fopenmp"] if unix else ["/openmp"]
-        if openmp and not _compiles(self.compiler, OPENMP_PROBE, omp_flag):
+        if not openmp:
+            self.warn("*** LENET_FAST_OPENMP=0: building without OpenMP; lenet_fast will run single-threaded ***")
+        elif not _compiles(self.compiler, OPENMP_PROBE, omp_flag):
             openmp = False
             self.warn("*** OpenMP is not available with this compiler: lenet_fast will run single-threaded ***")
         if openmp:
