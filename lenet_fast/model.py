@@ -204,39 +204,45 @@ class LeNet5:
                                                             n_threads=nt), n_threads=nt)
         return ops.maxpool_forward(x, n_threads=nt)
 
-    def _backward(self, a, dout):
-        """Accumulate the gradients for the activations `a` and d(loss)/d(output) `dout` into the
-        flat gradient array."""
-        p, g, nt = self._params, self._grads, effective_n_threads(self.n_threads)
+    def _backward(self, a, d, into, squared=False):
+        """Back-propagate d(loss)/d(F6 output) `d` through F6 ... C1, accumulating the parameter
+        gradients into the dict of arrays `into`. With squared=True, `d` holds second derivatives and
+        this is SDLM's second-derivative pass (squared weights, inputs and f'; see reference.py)."""
+        p, nt = self._params, effective_n_threads(self.n_threads)
         act_backward = ops.squash_backward if self.variant == "paper" else ops.relu_backward
-        if self.variant == "paper":
-            d = ops.rbf_backward(dout, a["f6"], self._centers, n_threads=nt)
-        else:
-            d, _, _ = ops.dense_backward(dout, a["f6"], p["output.weight"], dweight=g["output.weight"],
-                                         dbias=g["output.bias"], n_threads=nt)
-        d = act_backward(d, a["f6"], out=d, n_threads=nt)
-        d, _, _ = ops.dense_backward(d, a["c5"], p["f6.weight"], dweight=g["f6.weight"], dbias=g["f6.bias"],
-                                     n_threads=nt)
-        d = act_backward(d, a["c5"], out=d, n_threads=nt)
+        kw = dict(squared=squared, n_threads=nt)
+        d = act_backward(d, a["f6"], out=d, **kw)
+        d, _, _ = ops.dense_backward(d, a["c5"], p["f6.weight"], dweight=into["f6.weight"],
+                                     dbias=into["f6.bias"], **kw)
+        d = act_backward(d, a["c5"], out=d, **kw)
         d, _, _ = ops.dense_backward(d, a["s4"].reshape(len(d), 400), p["c5.weight"].reshape(120, 400),
-                                     dweight=g["c5.weight"].reshape(120, 400), dbias=g["c5.bias"], n_threads=nt)
-        d = self._pool_backward("s4", d.reshape(a["s4"].shape), a["c3"], a["s4"], nt)
-        d = act_backward(d, a["c3"], out=d, n_threads=nt)
-        d, _, _ = ops.conv2d_backward(d, a["s2"], p["c3.weight"], self._table, dweight=g["c3.weight"],
-                                      dbias=g["c3.bias"], n_threads=nt)
-        d = self._pool_backward("s2", d, a["c1"], a["s2"], nt)
-        d = act_backward(d, a["c1"], out=d, n_threads=nt)
-        ops.conv2d_backward(d, a["x"], p["c1.weight"], self._ones_c1, dweight=g["c1.weight"],
-                            dbias=g["c1.bias"], n_threads=nt)
+                                     dweight=into["c5.weight"].reshape(120, 400), dbias=into["c5.bias"], **kw)
+        d = self._pool_backward("s4", d.reshape(a["s4"].shape), a["c3"], a["s4"], into, kw)
+        d = act_backward(d, a["c3"], out=d, **kw)
+        d, _, _ = ops.conv2d_backward(d, a["s2"], p["c3.weight"], self._table, dweight=into["c3.weight"],
+                                      dbias=into["c3.bias"], **kw)
+        d = self._pool_backward("s2", d, a["c1"], a["s2"], into, kw)
+        d = act_backward(d, a["c1"], out=d, **kw)
+        ops.conv2d_backward(d, a["x"], p["c1.weight"], self._ones_c1, dweight=into["c1.weight"],
+                            dbias=into["c1.bias"], **kw)
 
-    def _pool_backward(self, layer, dout, x, out, nt):
+    def _pool_backward(self, layer, dout, x, out, into, kw):
         if self.variant == "paper":
-            dout = ops.squash_backward(dout, out, out=dout, n_threads=nt)
+            dout = ops.squash_backward(dout, out, out=dout, **kw)
             dx, _, _ = ops.subsample_backward(dout, x, self._params[f"{layer}.coef"],
-                                              dcoef=self._grads[f"{layer}.coef"],
-                                              dbias=self._grads[f"{layer}.bias"], n_threads=nt)
+                                              dcoef=into[f"{layer}.coef"], dbias=into[f"{layer}.bias"], **kw)
             return dx
-        return ops.maxpool_backward(dout, x, out, n_threads=nt)
+        return ops.maxpool_backward(dout, x, out, n_threads=kw["n_threads"])
+
+    def _output_backward(self, a, dout):
+        """d(loss)/d(F6 output) from d(loss)/d(scores); the modern output layer's gradients too."""
+        nt = effective_n_threads(self.n_threads)
+        if self.variant == "paper":
+            return ops.rbf_backward(dout, a["f6"], self._centers, n_threads=nt)
+        d, _, _ = ops.dense_backward(dout, a["f6"], self._params["output.weight"],
+                                     dweight=self._grads["output.weight"], dbias=self._grads["output.bias"],
+                                     n_threads=nt)
+        return d
 
     def _loss_terms(self, scores, y):
         """(per-sample losses, d(mean loss)/d(scores))."""
@@ -273,8 +279,25 @@ class LeNet5:
         a = self._forward(x)
         losses, dout = self._loss_terms(a["output"], y)
         if len(x):
-            self._backward(a, dout)
+            self._backward(a, self._output_backward(a, dout), self._grads)
         return float(losses.mean(dtype=np.float64)) if len(losses) else 0.0
+
+    def hessian_diagonal(self, x):
+        """SDLM's curvature estimates h_kk (Eq. 23-25, 27 of the paper), averaged over the samples of x.
+
+        Returns dict name -> array shaped like the parameter (the trainable ones). Gauss-Newton and
+        diagonal: second derivatives are back-propagated with squared weights, inputs and f'; shared
+        weights sum over their connections. The output seed is d2E/dx^2 = 2 for every F6 unit (exact
+        for MSE; for MAP, the curvature of its y_D term). Paper variant only."""
+        if self.variant != "paper":
+            raise ValueError("hessian_diagonal (SDLM) is defined for the paper variant only")
+        x = self._as_input(x)
+        h = {name: np.zeros_like(g) for name, g in self._grads.items()}
+        if len(x):
+            a = self._forward(x)
+            seed = np.full_like(a["f6"], 2.0 / len(x))
+            self._backward(a, seed, h, squared=True)
+        return h
 
     def predict(self, x):
         """(N,) int64 digits: argmin of the penalties (paper) or argmax of the logits (modern)."""

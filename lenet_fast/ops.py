@@ -7,6 +7,7 @@ their callers and run without the GIL), allocates outputs that were not given, a
 * float32 and float64 are supported; all float arguments of a call must share one dtype.
 * Forward functions overwrite ``out``. Backward functions return ``(dx, dparam, ...)``: ``dx`` is
   overwritten, parameter gradients are *accumulated* into the given arrays (fresh zeros when not given).
+* ``squared=True`` makes a backward function the second-derivative pass of SDLM (see ``reference``).
 """
 import numpy as np
 
@@ -90,7 +91,8 @@ def conv2d_forward(x, weight, bias, table=None, *, out=None, n_threads=None):
     return out
 
 
-def conv2d_backward(dout, x, weight, table=None, *, dx=None, dweight=None, dbias=None, n_threads=None):
+def conv2d_backward(dout, x, weight, table=None, squared=False, *, dx=None, dweight=None, dbias=None,
+                    n_threads=None):
     dtype = _dtype_of(x, "x")
     x, weight, table, out_shape = _conv_args(x, weight, table, dtype)
     dout = _input(dout, "dout", dtype, 4)
@@ -100,7 +102,7 @@ def conv2d_backward(dout, x, weight, table=None, *, dx=None, dweight=None, dbias
     dbias = _grad_buffer(dbias, "dbias", (weight.shape[0],), dtype)
     n_threads = _threads(n_threads)
     scratch = np.empty((n_threads, weight.size + weight.shape[0]), dtype=dtype)
-    _conv.conv2d_backward(dx, dweight, dbias, scratch, dout, x, weight, table, n_threads)
+    _conv.conv2d_backward(dx, dweight, dbias, scratch, dout, x, weight, table, n_threads, bool(squared))
     return dx, dweight, dbias
 
 
@@ -130,7 +132,7 @@ def subsample_forward(x, coef, bias, *, out=None, n_threads=None):
     return out
 
 
-def subsample_backward(dout, x, coef, *, dx=None, dcoef=None, dbias=None, n_threads=None):
+def subsample_backward(dout, x, coef, squared=False, *, dx=None, dcoef=None, dbias=None, n_threads=None):
     dtype = _dtype_of(x, "x")
     x, out_shape = _pool_input(x, dtype)
     coef = _per_map(coef, "coef", dtype, x.shape[1])
@@ -141,7 +143,7 @@ def subsample_backward(dout, x, coef, *, dx=None, dcoef=None, dbias=None, n_thre
     dbias = _grad_buffer(dbias, "dbias", coef.shape, dtype)
     n_threads = _threads(n_threads)
     scratch = np.empty((n_threads, 2 * x.shape[1]), dtype=dtype)
-    _pool.subsample_backward(dx, dcoef, dbias, scratch, dout, x, coef, n_threads)
+    _pool.subsample_backward(dx, dcoef, dbias, scratch, dout, x, coef, n_threads, bool(squared))
     return dx, dcoef, dbias
 
 
@@ -184,7 +186,7 @@ def dense_forward(x, weight, bias, *, out=None, n_threads=None):
     return out
 
 
-def dense_backward(dout, x, weight, *, dx=None, dweight=None, dbias=None, n_threads=None):
+def dense_backward(dout, x, weight, squared=False, *, dx=None, dweight=None, dbias=None, n_threads=None):
     dtype = _dtype_of(x, "x")
     x, weight = _dense_args(x, weight, dtype)
     dout = _input(dout, "dout", dtype, 2)
@@ -194,13 +196,13 @@ def dense_backward(dout, x, weight, *, dx=None, dweight=None, dbias=None, n_thre
     dbias = _grad_buffer(dbias, "dbias", (weight.shape[0],), dtype)
     n_threads = _threads(n_threads)
     scratch = np.empty((n_threads, weight.size + weight.shape[0]), dtype=dtype)
-    _dense.dense_backward(dx, dweight, dbias, scratch, dout, x, weight, n_threads)
+    _dense.dense_backward(dx, dweight, dbias, scratch, dout, x, weight, n_threads, bool(squared))
     return dx, dweight, dbias
 
 
 # --- activations (elementwise; out may be the input itself) -----------------------------------------
 
-def _elementwise(kernel, inputs, out, n_threads):
+def _elementwise(kernel, inputs, out, n_threads, *flags):
     dtype = _dtype_of(inputs[0][1], inputs[0][0])
     arrays = [np.asarray(a) for _, a in inputs]
     for (name, a) in zip((n for n, _ in inputs), arrays):
@@ -210,7 +212,7 @@ def _elementwise(kernel, inputs, out, n_threads):
             raise ValueError(f"{name} has shape {a.shape}, expected {arrays[0].shape}")
     out = _output_buffer(out, "out", arrays[0].shape, dtype)
     flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
-    kernel(out.reshape(-1), *flat, _threads(n_threads))
+    kernel(out.reshape(-1), *flat, _threads(n_threads), *flags)
     return out
 
 
@@ -218,15 +220,16 @@ def squash_forward(a, *, out=None, n_threads=None):
     return _elementwise(_activation.squash_forward, [("a", a)], out, n_threads)
 
 
-def squash_backward(dy, y, *, out=None, n_threads=None):
-    return _elementwise(_activation.squash_backward, [("dy", dy), ("y", y)], out, n_threads)
+def squash_backward(dy, y, squared=False, *, out=None, n_threads=None):
+    return _elementwise(_activation.squash_backward, [("dy", dy), ("y", y)], out, n_threads, bool(squared))
 
 
 def relu_forward(a, *, out=None, n_threads=None):
     return _elementwise(_activation.relu_forward, [("a", a)], out, n_threads)
 
 
-def relu_backward(dy, y, *, out=None, n_threads=None):
+def relu_backward(dy, y, squared=False, *, out=None, n_threads=None):
+    # f' is 0 or 1, so the second-derivative pass (f'^2) is the same computation
     return _elementwise(_activation.relu_backward, [("dy", dy), ("y", y)], out, n_threads)
 
 

@@ -11,7 +11,10 @@ Conventions (shared with ``ops``):
 * a connection table ``table[c, k]`` (uint8, shape (C, K)) says whether output map k reads input map c;
   unconnected pairs contribute nothing and get a zero weight gradient (``None`` = fully connected);
 * ``*_backward`` returns the input gradient first, then parameter gradients, in parameter order;
-* losses return per-sample values; ``*_loss_backward`` returns the gradient of the *mean* over the batch.
+* losses return per-sample values; ``*_loss_backward`` returns the gradient of the *mean* over the batch;
+* ``squared=True`` turns a backward function into the second-derivative pass of SDLM (the paper's
+  Eq. 25 and 27, Gauss-Newton and diagonal): the same computation with squared weights, squared
+  inputs and squared f', applied to second derivatives instead of gradients.
 """
 import numpy as np
 
@@ -42,8 +45,10 @@ def conv2d_forward(x, weight, bias, table=None):
     return np.einsum("ncyxij,kcij->nkyx", _windows(x, kh, kw), w) + bias[None, :, None, None]
 
 
-def conv2d_backward(dout, x, weight, table=None):
+def conv2d_backward(dout, x, weight, table=None, squared=False):
     dout, x, weight = _f64(dout), _f64(x), _f64(weight)
+    if squared:
+        x, weight = x * x, weight * weight
     w = _masked(weight, table)
     kh, kw = w.shape[2:]
     dweight = _masked(np.einsum("nkyx,ncyxij->kcij", dout, _windows(x, kh, kw)), table)
@@ -66,8 +71,10 @@ def subsample_forward(x, coef, bias):
     return coef[None, :, None, None] * _block_sums(x) + bias[None, :, None, None]
 
 
-def subsample_backward(dout, x, coef):
+def subsample_backward(dout, x, coef, squared=False):
     dout, x, coef = _f64(dout), _f64(x), _f64(coef)
+    if squared:       # h(coef) uses the sum of the squared inputs (the paper's diagonal form)
+        x, coef = x * x, coef * coef
     dx = np.repeat(np.repeat(dout * coef[None, :, None, None], 2, axis=2), 2, axis=3)
     dcoef = (dout * _block_sums(x)).sum(axis=(0, 2, 3))
     dbias = dout.sum(axis=(0, 2, 3))
@@ -102,8 +109,10 @@ def dense_forward(x, weight, bias):
     return x @ weight.T + bias
 
 
-def dense_backward(dout, x, weight):
+def dense_backward(dout, x, weight, squared=False):
     dout, x, weight = _f64(dout), _f64(x), _f64(weight)
+    if squared:
+        x, weight = x * x, weight * weight
     return dout @ weight, dout.T @ x, dout.sum(axis=0)
 
 
@@ -113,18 +122,19 @@ def squash_forward(a):
     return SQUASH_A * np.tanh(SQUASH_S * _f64(a))
 
 
-def squash_backward(dy, y):
+def squash_backward(dy, y, squared=False):
     # f'(a) = A S (1 - tanh^2) = (S / A) (A^2 - y^2)
     y = _f64(y)
-    return _f64(dy) * (SQUASH_S / SQUASH_A) * (SQUASH_A * SQUASH_A - y * y)
+    derivative = (SQUASH_S / SQUASH_A) * (SQUASH_A * SQUASH_A - y * y)
+    return _f64(dy) * (derivative * derivative if squared else derivative)
 
 
 def relu_forward(a):
     return np.maximum(_f64(a), 0.0)
 
 
-def relu_backward(dy, y):
-    return _f64(dy) * (_f64(y) > 0)
+def relu_backward(dy, y, squared=False):
+    return _f64(dy) * (_f64(y) > 0)          # f' is 0 or 1: f'^2 = f'
 
 
 # --- Euclidean RBF output (Eq. 7): penalties y_i = sum_j (x_j - w_ij)^2 ------------------------------
@@ -241,32 +251,50 @@ class ReferenceLeNet5:
         losses, _ = self._loss_and_dout(self.forward(x), labels)
         return float(losses.mean()) if len(losses) else 0.0
 
-    def gradients(self, x, labels):
-        """(mean loss, dict of gradients of the mean loss for every trainable parameter)."""
-        p, c, paper = self.params, self._layers_forward(x), self.variant == "paper"
+    def _backward(self, c, d, g, squared=False):
+        """Back-propagate d(loss)/d(F6 output) `d` (or, with squared=True, second derivatives) through
+        F6 ... C1, writing the parameter terms into the dict `g`."""
+        p, paper = self.params, self.variant == "paper"
         act_backward = squash_backward if paper else relu_backward
-        losses, dout = self._loss_and_dout(c["out"], labels)
-        g = {}
+        d = act_backward(d, c["f6"], squared)
+        d, g["f6.weight"], g["f6.bias"] = dense_backward(d, c["c5"], p["f6.weight"], squared)
+        d = act_backward(d, c["c5"], squared)[:, :, None, None]
+        d, g["c5.weight"], g["c5.bias"] = conv2d_backward(d, c["s4"], p["c5.weight"], None, squared)
         if paper:
-            d = rbf_backward(dout, c["f6"], p["output.centers"])
-        else:
-            d, g["output.weight"], g["output.bias"] = dense_backward(dout, c["f6"], p["output.weight"])
-        d = act_backward(d, c["f6"])
-        d, g["f6.weight"], g["f6.bias"] = dense_backward(d, c["c5"], p["f6.weight"])
-        d = act_backward(d, c["c5"])[:, :, None, None]
-        d, g["c5.weight"], g["c5.bias"] = conv2d_backward(d, c["s4"], p["c5.weight"])
-        if paper:
-            d = act_backward(d, c["s4"])
-            d, g["s4.coef"], g["s4.bias"] = subsample_backward(d, c["c3"], p["s4.coef"])
+            d = act_backward(d, c["s4"], squared)
+            d, g["s4.coef"], g["s4.bias"] = subsample_backward(d, c["c3"], p["s4.coef"], squared)
         else:
             d = maxpool_backward(d, c["c3"], c["s4"])
-        d = act_backward(d, c["c3"])
-        d, g["c3.weight"], g["c3.bias"] = conv2d_backward(d, c["s2"], p["c3.weight"], self.table)
+        d = act_backward(d, c["c3"], squared)
+        d, g["c3.weight"], g["c3.bias"] = conv2d_backward(d, c["s2"], p["c3.weight"], self.table, squared)
         if paper:
-            d = act_backward(d, c["s2"])
-            d, g["s2.coef"], g["s2.bias"] = subsample_backward(d, c["c1"], p["s2.coef"])
+            d = act_backward(d, c["s2"], squared)
+            d, g["s2.coef"], g["s2.bias"] = subsample_backward(d, c["c1"], p["s2.coef"], squared)
         else:
             d = maxpool_backward(d, c["c1"], c["s2"])
-        d = act_backward(d, c["c1"])
-        _, g["c1.weight"], g["c1.bias"] = conv2d_backward(d, c["x"], p["c1.weight"])
-        return (float(losses.mean()) if len(losses) else 0.0), g
+        d = act_backward(d, c["c1"], squared)
+        _, g["c1.weight"], g["c1.bias"] = conv2d_backward(d, c["x"], p["c1.weight"], None, squared)
+        return g
+
+    def gradients(self, x, labels):
+        """(mean loss, dict of gradients of the mean loss for every trainable parameter)."""
+        c = self._layers_forward(x)
+        losses, dout = self._loss_and_dout(c["out"], labels)
+        g = {}
+        if self.variant == "paper":
+            d = rbf_backward(dout, c["f6"], self.params["output.centers"])
+        else:
+            d, g["output.weight"], g["output.bias"] = dense_backward(dout, c["f6"], self.params["output.weight"])
+        return (float(losses.mean()) if len(losses) else 0.0), self._backward(c, d, g)
+
+    def hessian_diagonal(self, x):
+        """SDLM's curvature estimates (Eq. 23-25, 27): for every trainable parameter, the Gauss-Newton
+        diagonal second derivative of the per-sample loss, summed over the connections that share the
+        parameter and averaged over the samples of `x`. Paper variant only. The output seed is
+        d2E/dx_j^2 = 2 for every F6 unit: exact for the MSE criterion (the RBF is quadratic); for MAP it
+        is the curvature of its y_D term (the log-partition term is left out: it can be negative)."""
+        if self.variant != "paper":
+            raise ValueError("the SDLM second-derivative pass is defined for the paper variant")
+        c = self._layers_forward(x)
+        seed = np.full_like(c["f6"], 2.0 / max(len(c["f6"]), 1))
+        return self._backward(c, seed, {}, squared=True)

@@ -2,6 +2,7 @@
 
 Design: flat 1-D views; forward may run in place (out is a); backward needs only the output y:
 squash' = (S / A)(A^2 - y^2), relu' = [y > 0]. Backward overwrites ``da`` (it may alias ``dy``).
+With ``squared=True`` backward multiplies by f'^2: the SDLM second-derivative pass (Eq. 27).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -24,11 +25,15 @@ def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):
         out[i] = _squash(a[i])
 
 
-def squash_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads):
+def squash_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads,
+                    bint squared=False):
     cdef Py_ssize_t i
     cdef floating c = <floating>(S / A), a2 = <floating>(A * A)
     for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
-        da[i] = dy[i] * (c * (a2 - y[i] * y[i]))
+        if squared:
+            da[i] = dy[i] * ((c * (a2 - y[i] * y[i])) * (c * (a2 - y[i] * y[i])))
+        else:
+            da[i] = dy[i] * (c * (a2 - y[i] * y[i]))
 
 
 def relu_forward(floating[::1] out, const floating[::1] a, int n_threads):

@@ -7,6 +7,9 @@ Design:
 - Forward overwrites ``out``. Backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``.
 - Weight gradients go to per-thread rows of ``scratch`` (n_threads, K*C*kh*kw + K), summed in row order
   after the parallel loop: the result is bit-identical run after run for a given thread count.
+- ``squared=True`` turns backward into the second-derivative pass of SDLM (Eq. 25, 27 of the paper):
+  the same loops with squared weights and squared inputs, so that d2x = full convolution of d2out with
+  w^2 and h(w) = correlation of d2out with x^2 (Gauss-Newton, diagonal).
 - Kernels trust their callers: ``lenet_fast.ops`` checks shapes, dtypes and contiguity first.
 """
 from cython cimport floating
@@ -43,7 +46,7 @@ cdef void _conv_forward_one(floating* out, const floating* x, const floating* w,
 cdef void _conv_backward_one(floating* dx, floating* dw, floating* db, const floating* dout,
                              const floating* x, const floating* w, const unsigned char* table,
                              Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                             Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
+                             Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw, bint squared) noexcept nogil:
     # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten; dw (K, C, kh, kw), db (K,) accumulated
     cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1
     cdef Py_ssize_t k, c, i, j, y, u
@@ -64,12 +67,14 @@ cdef void _conv_backward_one(floating* dx, floating* dw, floating* db, const flo
             for i in range(kh):
                 for j in range(kw):
                     wv = w[((k * C + c) * kh + i) * kw + j]
+                    if squared:
+                        wv = wv * wv
                     s = 0
                     for y in range(Ho):
                         row = x + (c * H + y + i) * W + j
                         drow = dx + (c * H + y + i) * W + j
                         for u in range(Wo):
-                            s = s + d[y * Wo + u] * row[u]
+                            s = s + d[y * Wo + u] * (row[u] * row[u] if squared else row[u])
                             drow[u] += wv * d[y * Wo + u]
                     dw[((k * C + c) * kh + i) * kw + j] += s
 
@@ -98,7 +103,8 @@ def conv2d_backward(floating[:, :, :, ::1] dx,             # OUT (N, C, H, W), o
                     const floating[:, :, :, ::1] x,        # IN  (N, C, H, W)
                     const floating[:, :, :, ::1] weight,   # IN  (K, C, kh, kw)
                     const unsigned char[:, ::1] table,     # IN  (C, K)
-                    int n_threads):
+                    int n_threads,
+                    bint squared=False):                   # True: the SDLM second-derivative pass
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t K = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
     cdef Py_ssize_t n_w = K * C * kh * kw, n, t, p
@@ -110,7 +116,7 @@ def conv2d_backward(floating[:, :, :, ::1] dx,             # OUT (N, C, H, W), o
         for n in prange(N, schedule="static", num_threads=n_threads):
             tid = threadid()
             _conv_backward_one(&dx[n, 0, 0, 0], &scratch[tid, 0], &scratch[tid, n_w], &dout[n, 0, 0, 0],
-                               &x[n, 0, 0, 0], &weight[0, 0, 0, 0], &table[0, 0], C, H, W, K, kh, kw)
+                               &x[n, 0, 0, 0], &weight[0, 0, 0, 0], &table[0, 0], C, H, W, K, kh, kw, squared)
         # fixed-order reduction of the per-thread rows
         for t in range(scratch.shape[0]):
             for p in range(n_w):

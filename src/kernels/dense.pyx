@@ -5,6 +5,7 @@ Design:
 - One sample at a time in ``noexcept nogil`` helpers; static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, K*F + K) summed in row order (deterministic).
+- ``squared=True`` is the SDLM second-derivative pass: the same loops with squared weights and inputs.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -27,7 +28,7 @@ cdef void _dense_forward_one(floating* out, const floating* x, const floating* w
 
 cdef void _dense_backward_one(floating* dx, floating* dw, floating* db, const floating* dout,
                               const floating* x, const floating* w, Py_ssize_t F,
-                              Py_ssize_t K) noexcept nogil:
+                              Py_ssize_t K, bint squared) noexcept nogil:
     # dout (K,) -> dx (F,) overwritten; dw (K, F), db (K,) accumulated
     cdef Py_ssize_t k, f
     cdef floating d
@@ -38,9 +39,14 @@ cdef void _dense_backward_one(floating* dx, floating* dw, floating* db, const fl
         d = dout[k]
         row = w + k * F
         drow = dw + k * F
-        for f in range(F):
-            dx[f] += d * row[f]
-            drow[f] += d * x[f]
+        if squared:
+            for f in range(F):
+                dx[f] += d * (row[f] * row[f])
+                drow[f] += d * (x[f] * x[f])
+        else:
+            for f in range(F):
+                dx[f] += d * row[f]
+                drow[f] += d * x[f]
         db[k] += d
 
 
@@ -63,7 +69,8 @@ def dense_backward(floating[:, ::1] dx,                    # OUT (N, F), overwri
                    const floating[:, ::1] dout,            # IN  (N, K)
                    const floating[:, ::1] x,               # IN  (N, F)
                    const floating[:, ::1] weight,          # IN  (K, F)
-                   int n_threads):
+                   int n_threads,
+                   bint squared=False):                    # True: the SDLM second-derivative pass
     cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = weight.shape[0], n_w = K * F, n, t, p
     cdef int tid
     if N == 0:
@@ -73,7 +80,7 @@ def dense_backward(floating[:, ::1] dx,                    # OUT (N, F), overwri
         for n in prange(N, schedule="static", num_threads=n_threads):
             tid = threadid()
             _dense_backward_one(&dx[n, 0], &scratch[tid, 0], &scratch[tid, n_w], &dout[n, 0],
-                                &x[n, 0], &weight[0, 0], F, K)
+                                &x[n, 0], &weight[0, 0], F, K, squared)
         for t in range(scratch.shape[0]):
             for p in range(n_w):
                 (&dweight[0, 0])[p] += scratch[t, p]

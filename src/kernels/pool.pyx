@@ -7,6 +7,8 @@ Design:
 - One sample at a time in ``noexcept nogil`` helpers; static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dcoef``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, 2*C) summed in row order (deterministic).
+- ``squared=True`` is the SDLM second-derivative pass of subsampling: d2x = coef^2 d2out and
+  h(coef) = sum d2out * (sum of the squared block inputs), the paper's diagonal form.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -31,10 +33,10 @@ cdef void _subsample_forward_one(floating* out, const floating* x, const floatin
 
 cdef void _subsample_backward_one(floating* dx, floating* dcoef, floating* dbias, const floating* dout,
                                   const floating* x, const floating* coef, Py_ssize_t C, Py_ssize_t H,
-                                  Py_ssize_t W) noexcept nogil:
+                                  Py_ssize_t W, bint squared) noexcept nogil:
     # dout (C, H/2, W/2) -> dx (C, H, W) overwritten; dcoef, dbias (C,) accumulated
     cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j
-    cdef floating d, dc, dsum
+    cdef floating d, dc, dsum, cc
     cdef const floating* top
     cdef const floating* bottom
     cdef floating* dtop
@@ -42,6 +44,7 @@ cdef void _subsample_backward_one(floating* dx, floating* dcoef, floating* dbias
     for c in range(C):
         dc = 0
         dsum = 0
+        cc = coef[c] * coef[c] if squared else coef[c]
         for i in range(Ho):
             top = x + (c * H + 2 * i) * W
             bottom = top + W
@@ -50,11 +53,15 @@ cdef void _subsample_backward_one(floating* dx, floating* dcoef, floating* dbias
             for j in range(Wo):
                 d = dout[(c * Ho + i) * Wo + j]
                 dsum = dsum + d
-                dc = dc + d * (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1])
-                dtop[2 * j] = coef[c] * d
-                dtop[2 * j + 1] = coef[c] * d
-                dbottom[2 * j] = coef[c] * d
-                dbottom[2 * j + 1] = coef[c] * d
+                if squared:
+                    dc = dc + d * (top[2 * j] * top[2 * j] + top[2 * j + 1] * top[2 * j + 1]
+                                   + bottom[2 * j] * bottom[2 * j] + bottom[2 * j + 1] * bottom[2 * j + 1])
+                else:
+                    dc = dc + d * (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1])
+                dtop[2 * j] = cc * d
+                dtop[2 * j + 1] = cc * d
+                dbottom[2 * j] = cc * d
+                dbottom[2 * j + 1] = cc * d
         dcoef[c] += dc
         dbias[c] += dsum
 
@@ -122,7 +129,8 @@ def subsample_backward(floating[:, :, :, ::1] dx,          # OUT (N, C, H, W), o
                        const floating[:, :, :, ::1] dout,  # IN  (N, C, H/2, W/2)
                        const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                        const floating[::1] coef,           # IN  (C,)
-                       int n_threads):
+                       int n_threads,
+                       bint squared=False):                # True: the SDLM second-derivative pass
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], n, t, c
     cdef int tid
     if N == 0:
@@ -132,7 +140,7 @@ def subsample_backward(floating[:, :, :, ::1] dx,          # OUT (N, C, H, W), o
         for n in prange(N, schedule="static", num_threads=n_threads):
             tid = threadid()
             _subsample_backward_one(&dx[n, 0, 0, 0], &scratch[tid, 0], &scratch[tid, C], &dout[n, 0, 0, 0],
-                                    &x[n, 0, 0, 0], &coef[0], C, H, W)
+                                    &x[n, 0, 0, 0], &coef[0], C, H, W, squared)
         for t in range(scratch.shape[0]):
             for c in range(C):
                 dcoef[c] += scratch[t, c]
