@@ -203,9 +203,10 @@ def dense_backward(dout, x, weight, squared=False, *, dx=None, dweight=None, dbi
 # --- activations (elementwise; out may be the input itself) -----------------------------------------
 
 def _elementwise(kernel, inputs, out, n_threads, *flags):
-    dtype = _dtype_of(inputs[0][1], inputs[0][0])
+    names = [name for name, _ in inputs]
     arrays = [np.asarray(a) for _, a in inputs]
-    for (name, a) in zip((n for n, _ in inputs), arrays):
+    dtype = _dtype_of(arrays[0], names[0])
+    for name, a in zip(names, arrays):
         if a.dtype != dtype:
             raise TypeError(f"{name} has dtype {a.dtype}, but the other arguments are {dtype}")
         if a.shape != arrays[0].shape:
