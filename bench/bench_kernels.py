@@ -139,12 +139,25 @@ FAMILIES = [
     ("mse_loss", _loss, dict(kind="mse")),
     ("map_loss", _loss, dict(kind="map")),
 ]
-DIRECTIONS = ["forward", "backward"]
+DIRECTIONS = ["forward", "backward", "second"]     # second: SDLM's second-derivative pass
+HAS_SECOND_PASS = {"conv_C1", "conv_C3", "subsample_S2", "subsample_S4", "dense_C5", "dense_F6", "squash_C1"}
 BATCHES = [1, 64]
 THREADS = [1, 2]
 
 _BUILDERS = {name: functools.partial(builder, **shape) for name, builder, shape in FAMILIES}
-CASES = list(itertools.product([name for name, _, _ in FAMILIES], DIRECTIONS, BATCHES))
+CASES = [(family, direction, batch)
+         for family, direction, batch in itertools.product([name for name, _, _ in FAMILIES], DIRECTIONS, BATCHES)
+         if direction != "second" or family in HAS_SECOND_PASS]
+
+
+def _build(family, batch, direction):
+    """The case's (ops function, reference function, inputs, buffers); the second-derivative pass is
+    the backward function with squared=True."""
+    rng = np.random.default_rng(SEED)
+    if direction != "second":
+        return _BUILDERS[family](rng, batch, direction)
+    op, ref, args, bufs = _BUILDERS[family](rng, batch, "backward")
+    return functools.partial(op, squared=True), functools.partial(ref, squared=True), args, bufs
 
 
 def _as_tuple(result):
@@ -173,7 +186,7 @@ def _median_seconds(fn, repeat=3):
 @pytest.mark.parametrize("n_threads", THREADS, ids=lambda t: f"t{t}")
 @pytest.mark.parametrize("family,direction,batch", CASES, ids=[f"{f}-{d}-n{b}" for f, d, b in CASES])
 def test_kernel(benchmark, family, direction, batch, n_threads):
-    op, ref, args, bufs = _BUILDERS[family](np.random.default_rng(SEED), batch, direction)
+    op, ref, args, bufs = _build(family, batch, direction)
     run = functools.partial(op, *args, **bufs, n_threads=n_threads)
     run_reference = functools.partial(ref, *args)
 
