@@ -16,6 +16,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
+from _common cimport add_thread_rows
+
 
 cdef void _conv_forward_one(floating* out, const floating* x, const floating* w, const floating* b,
                             const unsigned char* table, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -107,7 +109,7 @@ def conv2d_backward(floating[:, :, :, ::1] dx,             # OUT (N, C, H, W), o
                     bint squared=False):                   # True: the SDLM second-derivative pass
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t K = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-    cdef Py_ssize_t n_w = K * C * kh * kw, n, t, p
+    cdef Py_ssize_t n_w = K * C * kh * kw, n
     cdef int tid
     if N == 0:
         return
@@ -117,9 +119,5 @@ def conv2d_backward(floating[:, :, :, ::1] dx,             # OUT (N, C, H, W), o
             tid = threadid()
             _conv_backward_one(&dx[n, 0, 0, 0], &scratch[tid, 0], &scratch[tid, n_w], &dout[n, 0, 0, 0],
                                &x[n, 0, 0, 0], &weight[0, 0, 0, 0], &table[0, 0], C, H, W, K, kh, kw, squared)
-        # fixed-order reduction of the per-thread rows
-        for t in range(scratch.shape[0]):
-            for p in range(n_w):
-                (&dweight[0, 0, 0, 0])[p] += scratch[t, p]
-            for p in range(K):
-                dbias[p] += scratch[t, n_w + p]
+        add_thread_rows(&dweight[0, 0, 0, 0], scratch, 0, n_w)
+        add_thread_rows(&dbias[0], scratch, n_w, K)

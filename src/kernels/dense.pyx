@@ -11,6 +11,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
+from _common cimport add_thread_rows
+
 
 cdef void _dense_forward_one(floating* out, const floating* x, const floating* w, const floating* b,
                              Py_ssize_t F, Py_ssize_t K) noexcept nogil:
@@ -71,7 +73,7 @@ def dense_backward(floating[:, ::1] dx,                    # OUT (N, F), overwri
                    const floating[:, ::1] weight,          # IN  (K, F)
                    int n_threads,
                    bint squared=False):                    # True: the SDLM second-derivative pass
-    cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = weight.shape[0], n_w = K * F, n, t, p
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = weight.shape[0], n_w = K * F, n
     cdef int tid
     if N == 0:
         return
@@ -81,8 +83,5 @@ def dense_backward(floating[:, ::1] dx,                    # OUT (N, F), overwri
             tid = threadid()
             _dense_backward_one(&dx[n, 0], &scratch[tid, 0], &scratch[tid, n_w], &dout[n, 0],
                                 &x[n, 0], &weight[0, 0], F, K, squared)
-        for t in range(scratch.shape[0]):
-            for p in range(n_w):
-                (&dweight[0, 0])[p] += scratch[t, p]
-            for p in range(K):
-                dbias[p] += scratch[t, n_w + p]
+        add_thread_rows(&dweight[0, 0], scratch, 0, n_w)
+        add_thread_rows(&dbias[0], scratch, n_w, K)

@@ -14,6 +14,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
+from _common cimport add_thread_rows
+
 
 cdef void _subsample_forward_one(floating* out, const floating* x, const floating* coef,
                                  const floating* bias, Py_ssize_t C, Py_ssize_t H,
@@ -131,7 +133,7 @@ def subsample_backward(floating[:, :, :, ::1] dx,          # OUT (N, C, H, W), o
                        const floating[::1] coef,           # IN  (C,)
                        int n_threads,
                        bint squared=False):                # True: the SDLM second-derivative pass
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], n, t, c
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], n
     cdef int tid
     if N == 0:
         return
@@ -141,10 +143,8 @@ def subsample_backward(floating[:, :, :, ::1] dx,          # OUT (N, C, H, W), o
             tid = threadid()
             _subsample_backward_one(&dx[n, 0, 0, 0], &scratch[tid, 0], &scratch[tid, C], &dout[n, 0, 0, 0],
                                     &x[n, 0, 0, 0], &coef[0], C, H, W, squared)
-        for t in range(scratch.shape[0]):
-            for c in range(C):
-                dcoef[c] += scratch[t, c]
-                dbias[c] += scratch[t, C + c]
+        add_thread_rows(&dcoef[0], scratch, 0, C)
+        add_thread_rows(&dbias[0], scratch, C, C)
 
 
 def maxpool_forward(floating[:, :, :, ::1] out,            # OUT (N, C, H/2, W/2)
