@@ -1,0 +1,43 @@
+"""Whole-model throughput of LeNet5 (paper variant, float32): medians of interleaved runs.
+
+    python bench/model_throughput.py [--rounds 7]
+
+Cases: a gradient step (forward + loss + backward) at batch 1 and 64, inference at batch 1024, each at
+1 and 2 threads; every round runs each case once, so machine noise spreads over all of them.
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from lenet_fast import LeNet5
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    cases = []
+    for n_threads in (1, 2):
+        net = LeNet5(n_threads=n_threads)
+        for batch, kind in ((1, "gradient step"), (64, "gradient step"), (1024, "inference")):
+            x = rng.uniform(-0.1, 1.175, (batch, 1, 32, 32)).astype(np.float32)
+            y = rng.integers(0, 10, batch)
+            run = (lambda net=net, x=x, y=y: net.gradients(x, y)) if kind == "gradient step" \
+                else (lambda net=net, x=x: net.forward(x))
+            cases.append(((kind, batch, n_threads), run, batch))
+    rates = {key: [] for key, _, _ in cases}
+    for _ in range(args.rounds):
+        for key, run, batch in cases:
+            start = time.perf_counter()
+            run()
+            rates[key].append(batch / (time.perf_counter() - start))
+    print(f"{'case':<16}{'batch':>6}{'threads':>8}{'images/s (median)':>20}")
+    for (kind, batch, n_threads), values in rates.items():
+        print(f"{kind:<16}{batch:>6}{n_threads:>8}{statistics.median(values):>20,.0f}")
+
+
+if __name__ == "__main__":
+    main()
