@@ -246,11 +246,12 @@ class LeNet5:
 
     def _loss_terms(self, scores, y):
         """(per-sample losses, d(mean loss)/d(scores))."""
+        kw = dict(n_threads=effective_n_threads(self.n_threads))
         if self.criterion == "mse":
-            return ops.mse_loss(scores, y), ops.mse_loss_backward(scores, y)
+            return ops.mse_loss(scores, y, **kw), ops.mse_loss_backward(scores, y, **kw)
         if self.criterion == "map":
-            return ops.map_loss(scores, y, self.map_j), ops.map_loss_backward(scores, y, self.map_j)
-        return ops.cross_entropy_loss(scores, y), ops.cross_entropy_loss_backward(scores, y)
+            return ops.map_loss(scores, y, self.map_j, **kw), ops.map_loss_backward(scores, y, self.map_j, **kw)
+        return ops.cross_entropy_loss(scores, y, **kw), ops.cross_entropy_loss_backward(scores, y, **kw)
 
     # --- public API ---------------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class LeNet5:
         """The mean loss over the batch (0.0 for an empty batch)."""
         x = self._as_input(x)
         y = self._as_labels(y, len(x))
-        losses, _ = self._loss_terms(self.forward(x), y)
+        losses, _ = self._loss_terms(self._forward(x)["output"], y)
         return float(losses.mean(dtype=np.float64)) if len(losses) else 0.0
 
     def gradients(self, x, y):
