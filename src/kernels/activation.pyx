@@ -28,12 +28,10 @@ def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):
 def squash_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads,
                     bint squared=False):
     cdef Py_ssize_t i
-    cdef floating c = <floating>(S / A), a2 = <floating>(A * A)
+    cdef floating c = <floating>(S / A), a2 = <floating>(A * A), f_prime
     for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
-        if squared:
-            da[i] = dy[i] * ((c * (a2 - y[i] * y[i])) * (c * (a2 - y[i] * y[i])))
-        else:
-            da[i] = dy[i] * (c * (a2 - y[i] * y[i]))
+        f_prime = c * (a2 - y[i] * y[i])
+        da[i] = dy[i] * (f_prime * f_prime if squared else f_prime)
 
 
 def relu_forward(floating[::1] out, const floating[::1] a, int n_threads):
