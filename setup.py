@@ -19,7 +19,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["conv", "pool", "dense", "activation", "output", "platform"]
+KERNELS = ["conv", "pool", "dense", "activation", "output", "platform", "distort", "train"]
 
 
 def _compiles(compiler, source, flags):

@@ -168,7 +168,7 @@ class LeNet5:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n:
             raise ValueError(f"{name} must be a 1-D array of {n} labels (one per sample), got shape {y.shape}")
-        if not (np.issubdtype(y.dtype, np.integer) and y.dtype != np.bool_):
+        if y.size and not (np.issubdtype(y.dtype, np.integer) and y.dtype != np.bool_):
             raise TypeError(f"{name} must hold integer labels 0..9, got dtype {y.dtype}")
         if n and (y.min() < 0 or y.max() > 9):
             raise ValueError(f"{name} must hold labels in 0..9, got values from {y.min()} to {y.max()}")
@@ -257,7 +257,7 @@ class LeNet5:
 
     def forward(self, x):
         """(N, 10): the RBF penalties (paper; lower is better) or the logits (modern)."""
-        return self._forward(self._as_input(x))["output"]
+        return self._scores(self._as_input(x))
 
     def loss(self, x, y):
         """The mean loss over the batch (0.0 for an empty batch)."""
@@ -290,20 +290,83 @@ class LeNet5:
         diagonal: second derivatives are back-propagated with squared weights, inputs and f'; shared
         weights sum over their connections. The output seed is d2E/dx^2 = 2 for every F6 unit (exact
         for MSE; for MAP, the curvature of its y_D term). Paper variant only."""
+        flat = self._hessian_flat(self._as_input(x))
+        return {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
+
+    def _hessian_flat(self, x):
+        """hessian_diagonal of a validated batch, in the layout of the flat parameter array."""
         if self.variant != "paper":
             raise ValueError("hessian_diagonal (SDLM) is defined for the paper variant only")
-        x = self._as_input(x)
-        h = {name: np.zeros_like(g) for name, g in self._grads.items()}
+        flat = np.zeros_like(self._flat)
         if len(x):
+            views = {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
             a = self._forward(x)
             seed = np.full_like(a["f6"], 2.0 / len(x))
-            self._backward(a, seed, h, squared=True)
-        return h
+            self._backward(a, seed, views, squared=True)
+        return flat
+
+    def _layout(self):
+        """(name, gradient view, offset in the flat arrays) for every parameter tensor, in order."""
+        base = self._grad_flat.__array_interface__["data"][0]
+        return [(name, g, (g.__array_interface__["data"][0] - base) // g.itemsize)
+                for name, g in self._grads.items()]
+
+    def _train_steps(self, x, y, order, step, batch_size=1, momentum=0.0, weight_decay=0.0, velocity=None):
+        """Training steps on validated input: the samples x[order] in order, in mini-batches of
+        `batch_size`, each followed by the update (see ops.train_steps). Returns (losses, predictions)
+        of every presented sample, computed before its batch's update."""
+        return ops.train_steps(self._flat, x, y, order, step, variant=self.variant, criterion=self.criterion,
+                               map_j=self.map_j, table=self._table, centers=self._centers,
+                               batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
+                               velocity=velocity, n_threads=effective_n_threads(self.n_threads))
 
     def predict(self, x):
         """(N,) int64 digits: argmin of the penalties (paper) or argmax of the logits (modern)."""
-        out = self.forward(x)
-        return (out.argmin(axis=1) if self.variant == "paper" else out.argmax(axis=1)).astype(np.int64)
+        return self._decide(self._scores(self._as_input(x)))
+
+    def _decide(self, scores):
+        return (scores.argmin(axis=1) if self.variant == "paper" else scores.argmax(axis=1)).astype(np.int64)
+
+    def _scores(self, x, chunk=1024):
+        """Outputs of a validated batch, computed `chunk` samples at a time to bound memory."""
+        if len(x) <= chunk:
+            return self._forward(x)["output"]
+        return np.concatenate([self._forward(x[i:i + chunk])["output"] for i in range(0, len(x), chunk)])
+
+    def evaluate(self, x, y):
+        """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).
+
+        x: uint8 images (N, 28, 28) / (N, 32, 32) or network input (N, 1, 32, 32); y: N labels 0..9."""
+        x = self._as_input(x)
+        y = self._as_labels(y, len(x))
+        if not len(x):
+            raise ValueError("x is empty: there is nothing to evaluate")
+        scores = self._scores(x)
+        losses, _ = self._loss_terms(scores, y)
+        predictions = self._decide(scores)
+        return {"loss": float(losses.mean(dtype=np.float64)),
+                "error": float(np.mean(predictions != y)), "predictions": predictions}
+
+    def score(self, x, y):
+        """Accuracy (the fraction of correctly recognised samples) on (x, y)."""
+        return 1.0 - self.evaluate(x, y)["error"]
+
+    def fit(self, x, y, epochs=20, batch_size=None, optimizer=None, learning_rate=None, momentum=None,
+            weight_decay=None, validation_data=None, distortions=False, seed=0, callbacks=(), verbose=0,
+            checkpoint=None):
+        """Train on (x, y) and return the History (per epoch: loss, training error measured on the
+        fly, validation loss and error, seconds, images/s).
+
+        The defaults reproduce the paper for the paper variant: SDLM, one sample at a time in a
+        constant random order, 20 passes, the paper's eta schedule. The modern variant defaults to
+        SGD with momentum on mini-batches of 64. See ``lenet_fast.training.Trainer`` for every option;
+        this is a thin convenience over it."""
+        from .training import Trainer
+        trainer = Trainer(self, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                          learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                          distortions=distortions, seed=seed, callbacks=callbacks, verbose=verbose,
+                          checkpoint=checkpoint)
+        return trainer.fit(x, y, validation_data=validation_data)
 
     def summary(self):
         """A per-layer table: output shape, trainable parameters, connections, and the totals."""

@@ -312,3 +312,127 @@ def cross_entropy_loss(logits, labels, *, out=None, n_threads=None):
 
 def cross_entropy_loss_backward(logits, labels, *, out=None, n_threads=None):
     return _loss_backward("cross_entropy", logits, labels, 0.0, out, n_threads)
+
+
+# --- affine distortions of the input (lenet_fast.distortions) ---------------------------------------
+
+from . import _distort  # noqa: E402  (kept with its one caller)
+from .constants import INPUT_BACKGROUND  # noqa: E402
+
+
+def affine_warp(x, matrices, *, background=INPUT_BACKGROUND, out=None, n_threads=None):
+    """Warp each input plane x[n] (N, 1, 32, 32) by the inverse affine map ``matrices[n]`` (N, 2, 3).
+
+    Output pixel (row i, column j), at centred coordinates (u, v) = (j - 15.5, i - 15.5), takes the
+    bilinear interpolation of x at (xs, ys) = matrices[n] @ (u, v, 1) (column xs + 15.5, row ys + 15.5);
+    pixels outside the image read `background`. ``out`` must not overlap ``x``.
+    """
+    dtype = _dtype_of(x, "x")
+    x = _input(x, "x", dtype, 4)
+    _check_shape(x, "x", (x.shape[0], 1, 32, 32))
+    matrices = np.asarray(matrices)
+    if not (np.issubdtype(matrices.dtype, np.floating) or np.issubdtype(matrices.dtype, np.integer)):
+        raise TypeError(f"matrices must be a real float or integer array, got dtype {matrices.dtype}")
+    matrices = np.ascontiguousarray(matrices, dtype=np.float64)
+    _check_shape(matrices, "matrices", (x.shape[0], 2, 3))
+    if not np.isfinite(matrices).all():
+        raise ValueError("matrices must be finite (no NaN or inf)")
+    try:
+        finite = np.isfinite(float(background))
+    except (TypeError, ValueError):
+        finite = False
+    if not finite:
+        raise ValueError(f"background must be a finite number, got {background!r}")
+    out = _output_buffer(out, "out", x.shape, dtype)
+    if np.may_share_memory(out, x):
+        raise ValueError("out must not overlap x (the warp reads x while writing out)")
+    _distort.affine_warp(out, x, matrices, float(background), _threads(n_threads))
+    return out
+
+
+# --- fused training steps (LeNet5._train_steps, lenet_fast.training) ---------------------------------
+
+from . import _train  # noqa: E402  (kept with its one caller)
+
+_CRITERIA = {"paper": ("mse", "map"), "modern": ("cross_entropy",)}
+
+
+def _integers(a, name, n, high):
+    """`a` as n int64 values in 0..high-1 (any integer dtype; n=None: any length)."""
+    a = np.asarray(a)
+    if a.ndim != 1 or (n is not None and len(a) != n):
+        raise ValueError(f"{name} must be a 1-D array of {n if n is not None else 'any number of'} integers, "
+                         f"got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() >= high):
+        raise ValueError(f"{name} must lie in 0..{high - 1}, got values {a.min()}..{a.max()}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _number(value, name, low, low_ok=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < low or (value == low and not low_ok):
+        raise ValueError(f"{name} must be a finite number {'>=' if low_ok else '>'} {low}, got {value!r}")
+    return float(value)
+
+
+def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0, table, centers=None,
+                batch_size=1, momentum=0.0, weight_decay=0.0, velocity=None, losses=None, predictions=None,
+                n_threads=None):
+    """Training steps on the samples x[order], in order, in mini-batches of `batch_size` (the last may be
+    shorter), all in one compiled call; returns ``(losses, predictions)``.
+
+    params: the model's flat parameter array (``LeNet5._flat``, layout ``_train.layout``), updated in
+    place after each batch, with g the gradient of the batch's mean loss: ``w -= step * (g + weight_decay
+    * w)``, or with momentum > 0 ``v = momentum * v + (g + weight_decay * w); w -= step * v`` (``velocity``
+    (P,) is then required and updated in place). C3 weights outside `table` are left untouched.
+    x (N, 1, 32, 32), labels (N,) in 0..9, order (M,) in 0..N-1, step (P,) per-parameter step sizes.
+    losses (M,) float64 and predictions (M,) int64: each presented sample's loss and predicted class,
+    from its forward pass before its batch's update. batch_size 1 runs on one thread; larger batches
+    spread their samples over `n_threads` (bit-identical results for a given thread count).
+    """
+    if variant not in _CRITERIA:
+        raise ValueError(f"variant must be one of {tuple(_CRITERIA)}, got {variant!r}")
+    if criterion not in _CRITERIA[variant]:
+        raise ValueError(f"criterion must be one of {_CRITERIA[variant]} for the {variant} variant, got {criterion!r}")
+    paper = variant == "paper"
+    if not isinstance(params, np.ndarray):
+        raise TypeError(f"params must be the model's flat parameter ndarray, got {type(params).__name__}")
+    dtype = _dtype_of(params, "params")
+    size = _train.layout(paper)["size"]
+    if params.shape != (size,) or not (params.flags.c_contiguous and params.flags.writeable):
+        raise ValueError(f"params must be a writeable C-contiguous array of shape ({size},) (the {variant} "
+                         f"layout), got shape {params.shape}")
+    x = _input(x, "x", dtype, 4)
+    _check_shape(x, "x", (len(x), 1, 32, 32))
+    labels = _integers(labels, "labels", len(x), 10)
+    order = _integers(order, "order", None, len(x))
+    step = _input(step, "step", dtype, 1)
+    _check_shape(step, "step", (size,))
+    table = _table(table, 6, 16)
+    if paper:
+        if centers is None:
+            raise ValueError("centers (10, 84) are required for the paper variant")
+        centers = _input(centers, "centers", dtype, 2)
+        _check_shape(centers, "centers", (10, 84))
+    else:
+        centers = np.empty((0, 84), dtype)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    map_j = _number(map_j, "map_j", 0.0, low_ok=False)
+    momentum = _number(momentum, "momentum", 0.0)
+    weight_decay = _number(weight_decay, "weight_decay", 0.0)
+    if momentum > 0:
+        if velocity is None:
+            raise ValueError("velocity (the momentum buffer, shape of params) is required when momentum > 0")
+        velocity = _output_buffer(velocity, "velocity", (size,), dtype)
+        if np.may_share_memory(velocity, params) or np.may_share_memory(velocity, step):
+            raise ValueError("velocity must not overlap params or step")
+    else:
+        velocity = np.empty(0, dtype)
+    losses = _output_buffer(losses, "losses", order.shape, np.float64)
+    predictions = _output_buffer(predictions, "predictions", order.shape, np.int64)
+    _train.train_steps(params, velocity, step, x, labels, order, losses, predictions, table, centers, paper,
+                       _LOSS_KINDS[criterion], map_j, int(batch_size), momentum, weight_decay, _threads(n_threads))
+    return losses, predictions

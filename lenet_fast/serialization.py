@@ -36,47 +36,61 @@ def atomic_write(path, write):
         raise
 
 
-def save_model(net, path):
+def write_archive(path, file_format, format_version, header, arrays):
+    """Atomically write `arrays` (name -> ndarray) and the JSON `header` as a pickle-free .npz."""
     from . import __version__
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "variant": net.variant,
-              "dtype": str(net.dtype), "criterion": net.criterion, "map_j": net.map_j,
+    header = {"format": file_format, "format_version": format_version, **header,
               "lenet_fast_version": __version__}
-    arrays = dict(net.parameters())
+    arrays = dict(arrays)
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _read(path):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, FileNotFoundError):
-        raise
-    except (ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ValueError(f"{path}: not a lenet_fast model file (unreadable .npz: {exc})") from None
-
-
-def load_model(cls, path, n_threads=None):
+def read_archive(path, file_format, max_version, what):
+    """(header, arrays) of a file written by `write_archive`; ValueError naming the file for anything
+    that is not a valid `what` file of `file_format` up to `max_version`."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    arrays = _read(path)
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError(f"{path}: not a lenet_fast {what} file (unreadable .npz: {exc})") from None
     if "__header__" not in arrays:
-        raise ValueError(f"{path}: not a lenet_fast model file (no __header__ entry)")
+        raise ValueError(f"{path}: not a lenet_fast {what} file (no __header__ entry)")
     try:
         header = json.loads(arrays.pop("__header__").tobytes().decode("utf-8"))
         assert isinstance(header, dict)
     except Exception:
-        raise ValueError(f"{path}: not a lenet_fast model file (its header is not valid JSON)") from None
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a lenet_fast model file (format {header.get('format')!r})")
+        raise ValueError(f"{path}: not a lenet_fast {what} file (its header is not valid JSON)") from None
+    if header.get("format") != file_format:
+        raise ValueError(f"{path}: not a lenet_fast {what} file (format {header.get('format')!r})")
     version = header.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"{path}: invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path}: written in model format {version} by a newer lenet_fast "
+    if version > max_version:
+        raise ValueError(f"{path}: written in {what} format {version} by a newer lenet_fast "
                          f"({header.get('lenet_fast_version')}); this version reads formats up to "
-                         f"{FORMAT_VERSION}: upgrade lenet_fast")
+                         f"{max_version}: upgrade lenet_fast")
+    return header, arrays
+
+
+def model_header(net):
+    return {"variant": net.variant, "dtype": str(net.dtype), "criterion": net.criterion, "map_j": net.map_j}
+
+
+def save_model(net, path):
+    write_archive(path, FORMAT, FORMAT_VERSION, model_header(net), net.parameters())
+
+
+def load_model(cls, path, n_threads=None):
+    header, arrays = read_archive(path, FORMAT, FORMAT_VERSION, "model")
+    return model_from(cls, path, header, arrays, n_threads)
+
+
+def model_from(cls, path, header, arrays, n_threads=None):
+    """A model built from a header (model_header) and its parameter arrays, every one checked."""
     try:
         net = cls(variant=header["variant"], dtype=header["dtype"], n_threads=n_threads,
                   criterion=header["criterion"], map_j=header["map_j"])

@@ -31,3 +31,114 @@ def test_python_dash_m(tmp_path):
     out = subprocess.run([sys.executable, "-m", "lenet_fast", "summary"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert out.returncode == 0 and "60,000" in out.stdout
+
+
+# --- train, evaluate, predict ---------------------------------------------------------------------------
+
+import gzip  # noqa: E402
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from lenet_fast import LeNet5  # noqa: E402
+from lenet_fast.datasets import load_sample  # noqa: E402
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory):
+    """300 training and 100 test digits of the embedded sample, as a directory of IDX files."""
+    data = load_sample()
+    order = np.random.default_rng(0).permutation(len(data.y_train))
+    root = tmp_path_factory.mktemp("digits")
+    for split, idx in (("train", order[:300]), ("t10k", order[300:400])):
+        _write_idx(root / f"{split}-images-idx3-ubyte.gz", data.x_train[idx])
+        _write_idx(root / f"{split}-labels-idx1-ubyte.gz", data.y_train[idx])
+    return root
+
+
+def test_train_evaluate_predict(tmp_path, digits_dir, capsys):
+    out, log = tmp_path / "m.npz", tmp_path / "log.jsonl"
+    code = main(["train", "--data", str(digits_dir), "--epochs", "2", "--out", str(out), "--log-json", str(log),
+                 "--val-split", "0.1", "--threads", "1"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "270 images, 30 for validation, test set 100 images (the t10k files)" in text
+    assert "epoch 2/2" in text and "val error" in text and "img/s" in text
+    assert "test error" in text and out.exists() and (tmp_path / "m.checkpoint.npz").exists()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r.get("epoch") for r in records[:2]] == [1, 2] and records[2]["event"] == "end"
+    assert 0 <= records[2]["test_error"] <= 1
+
+    assert main(["evaluate", str(out), "--data", str(digits_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "test set (t10k files): 100 images" in text and "confusion matrix" in text
+    assert f"error rate {100 * records[2]['test_error']:.2f}%" in text
+
+    from lenet_fast.images import write_png
+    data = load_sample()
+    files = []
+    for i in (0, 2500):
+        files.append(tmp_path / f"digit{i}.png")
+        write_png(files[-1], 255 - np.kron(data.x_train[i], np.ones((3, 3), np.uint8)))   # a dark-on-light photo
+    assert main(["predict", str(out)] + [str(f) for f in files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "penalties" in lines[0]
+    assert all(len(line.split()) == 12 for line in lines[1:])
+
+
+def test_train_without_data_uses_the_embedded_sample(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--out", str(out), "--optimizer", "sgd", "--batch-size", "64"]) == 0
+    text = capsys.readouterr().out
+    assert "5,000 MNIST digits embedded in lenet_fast (no --data or --dataset given" in text
+    assert "test set 1,000 images (a held-out 20% of the training files)" in text
+    assert LeNet5.load(out).variant == "paper"
+
+
+def test_resume_continues_to_the_same_weights(tmp_path, digits_dir, capsys):
+    common = ["train", "--data", str(digits_dir), "--quiet", "--threads", "2"]
+    assert main(common + ["--epochs", "2", "--out", str(tmp_path / "direct.npz")]) == 0
+    assert main(common + ["--epochs", "1", "--out", str(tmp_path / "first.npz")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "first.checkpoint.npz"), "--epochs", "2", "--quiet",
+                 "--threads", "2", "--out", str(tmp_path / "resumed.npz")]) == 0
+    direct, resumed = LeNet5.load(tmp_path / "direct.npz"), LeNet5.load(tmp_path / "resumed.npz")
+    assert np.array_equal(direct._flat, resumed._flat)
+
+
+def test_ctrl_c_exits_130_with_the_checkpoint_named(tmp_path, digits_dir, capsys, monkeypatch):
+    from lenet_fast.training import Trainer
+
+    def interrupted(self, x, y, validation_data=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    assert main(["train", "--data", str(digits_dir), "--out", str(tmp_path / "m.npz")]) == 130
+    assert "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--data", "/nonexistent/dir"], "nonexistent"),
+    (["train", "--resume", "/nonexistent/ckpt.npz"], "checkpoint file not found"),
+    (["train", "--epochs", "0"], "epochs must be a positive int"),
+    (["train", "--val-split", "1.5"], "--val-split must be in"),
+    (["evaluate", "/nonexistent/model.npz"], "model file not found"),
+])
+def test_user_mistakes_are_one_line_errors(argv, message, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lenet-fast: error:") and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_on_a_file_that_is_not_an_image(tmp_path, capsys):
+    model, bogus = tmp_path / "m.npz", tmp_path / "notes.png"
+    LeNet5().save(model)
+    bogus.write_text("hello")
+    assert main(["predict", str(model), str(bogus)]) == 1
+    assert "notes.png" in capsys.readouterr().err

@@ -6,17 +6,8 @@ With ``squared=True`` backward multiplies by f'^2: the SDLM second-derivative pa
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport tanh, tanhf
 
-cdef double A = 1.7159
-cdef double S = 2.0 / 3.0
-
-
-cdef inline floating _squash(floating a) noexcept nogil:
-    if floating is float:
-        return <float>A * tanhf(<float>S * a)
-    else:
-        return A * tanh(S * a)
+from _layers cimport _relu, _relu_backward, _squash, _squash_derivative
 
 
 def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):
@@ -28,19 +19,19 @@ def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):
 def squash_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads,
                     bint squared=False):
     cdef Py_ssize_t i
-    cdef floating c = <floating>(S / A), a2 = <floating>(A * A), f_prime
+    cdef floating f_prime
     for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
-        f_prime = c * (a2 - y[i] * y[i])
+        f_prime = _squash_derivative(y[i])
         da[i] = dy[i] * (f_prime * f_prime if squared else f_prime)
 
 
 def relu_forward(floating[::1] out, const floating[::1] a, int n_threads):
     cdef Py_ssize_t i
     for i in prange(a.shape[0], schedule="static", nogil=True, num_threads=n_threads):
-        out[i] = a[i] if a[i] > 0 else 0
+        out[i] = _relu(a[i])
 
 
 def relu_backward(floating[::1] da, const floating[::1] dy, const floating[::1] y, int n_threads):
     cdef Py_ssize_t i
     for i in prange(y.shape[0], schedule="static", nogil=True, num_threads=n_threads):
-        da[i] = dy[i] if y[i] > 0 else 0
+        da[i] = _relu_backward(dy[i], y[i])

@@ -12,44 +12,7 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
 from _common cimport add_thread_rows
-
-
-cdef void _dense_forward_one(floating* out, const floating* x, const floating* w, const floating* b,
-                             Py_ssize_t F, Py_ssize_t K) noexcept nogil:
-    # x (F,), w (K, F), b (K,) -> out (K,)
-    cdef Py_ssize_t k, f
-    cdef floating s
-    cdef const floating* row
-    for k in range(K):
-        row = w + k * F
-        s = 0
-        for f in range(F):
-            s = s + row[f] * x[f]
-        out[k] = b[k] + s
-
-
-cdef void _dense_backward_one(floating* dx, floating* dw, floating* db, const floating* dout,
-                              const floating* x, const floating* w, Py_ssize_t F,
-                              Py_ssize_t K, bint squared) noexcept nogil:
-    # dout (K,) -> dx (F,) overwritten; dw (K, F), db (K,) accumulated
-    cdef Py_ssize_t k, f
-    cdef floating d
-    cdef const floating* row
-    cdef floating* drow
-    memset(dx, 0, F * sizeof(floating))
-    for k in range(K):
-        d = dout[k]
-        row = w + k * F
-        drow = dw + k * F
-        if squared:
-            for f in range(F):
-                dx[f] += d * (row[f] * row[f])
-                drow[f] += d * (x[f] * x[f])
-        else:
-            for f in range(F):
-                dx[f] += d * row[f]
-                drow[f] += d * x[f]
-        db[k] += d
+from _layers cimport _dense_backward_one, _dense_forward_one
 
 
 def dense_forward(floating[:, ::1] out,                    # OUT (N, K)

@@ -1,0 +1,268 @@
+"""Datasets in the IDX format of the MNIST database: MNIST, Fashion-MNIST and the embedded sample.
+
+``load_mnist`` and ``load_fashion_mnist`` look for the files, in this order, in
+
+1. the explicit ``path`` if one is given (then nowhere else);
+2. ``$LENET_FAST_DATA/<name>``, then ``$LENET_FAST_DATA`` itself;
+3. the per-user cache ``$XDG_CACHE_HOME/lenet_fast/<name>`` (default ``~/.cache/lenet_fast/<name>``),
+
+with ``<name>`` "mnist" or "fashion-mnist". A directory holds a dataset when it has the training
+files ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (also named
+``train-images.idx3-ubyte``, and either gzip-compressed with ``.gz``); the ``t10k-*`` test files are
+read when present. When nothing is found and ``download=True``, the files are downloaded from the
+mirrors of ``SOURCES`` into the cache (or into ``path``), each verified against its published md5.
+Local files are not checksummed (they may have been recompressed), only checked to be valid IDX.
+"""
+import gzip
+import hashlib
+import logging
+import os
+import re
+import zlib
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from .serialization import atomic_write
+
+__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "SOURCES", "read_idx", "load_directory",
+           "load_mnist", "load_fashion_mnist", "load_sample", "load"]
+
+DATASETS = ("mnist", "fashion-mnist", "sample")
+
+
+class Dataset(NamedTuple):
+    """Images uint8 (N, rows, cols) and labels int64 (N,); the test set is None without t10k files."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: Optional[np.ndarray]
+    y_test: Optional[np.ndarray]
+    name: str
+    source: str        # the directory the files were read from
+
+
+# name -> (mirrors, tried in order; {file name: md5 of the published file}). MNIST: the md5s of
+# torchvision.datasets.MNIST, for its mirror at ossci-datasets and for the CVDF mirror (the one
+# tensorflow-datasets uses); Fashion-MNIST: the md5s and the mirror of Zalando's README
+# (github.com/zalandoresearch/fashion-mnist), also those of torchvision.datasets.FashionMNIST.
+SOURCES = {
+    "mnist": (("https://ossci-datasets.s3.amazonaws.com/mnist/",
+               "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+              {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+               "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+               "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+               "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}),
+    "fashion-mnist": (("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+                      {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                       "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                       "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                       "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}),
+}
+DOWNLOAD_TIMEOUT = 60          # seconds without data before a mirror counts as failed
+_SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist-5k")
+
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_NDIM = {"images": 3, "labels": 1}
+_log = logging.getLogger(__name__)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a dataset are neither on disk nor downloadable."""
+
+
+def read_idx(path):
+    """The array stored in the IDX file `path` (gzip-compressed or raw), in native byte order.
+
+    Raises FileNotFoundError for a missing file and ValueError naming the file for anything that is
+    not a complete IDX file: wrong magic, unsupported type, truncated data, trailing bytes, bad gzip.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"IDX file not found: {path}") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from None
+    if len(data) < 4 or data[:2] != b"\0\0":
+        raise ValueError(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'missing'}, "
+                         "expected 0000 then type and rank)")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unsupported IDX data type 0x{code:02x}")
+    start = 4 + 4 * ndim
+    if len(data) < start:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    count = int(np.prod(shape, dtype=np.int64))
+    expected, actual = count * dtype.itemsize, len(data) - start
+    if actual != expected:
+        problem = "truncated" if actual < expected else "trailing bytes"
+        raise ValueError(f"{path}: {problem}: shape {shape} needs {expected} bytes of data, "
+                         f"the file has {actual}")
+    return np.frombuffer(data, dtype, count, start).astype(dtype.newbyteorder("=")).reshape(shape)
+
+
+def _file_names(split, kind):
+    ext = f"idx{_NDIM[kind]}-ubyte"
+    return f"{split}-{kind}-{ext}, {split}-{kind}.{ext}"
+
+
+def _find(directory, split):
+    """{kind: path} of the `split` ("train"/"t10k") image and label files present in `directory`."""
+    try:
+        names = sorted(os.listdir(directory))      # sorted: the uncompressed file before its .gz
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    found = {}
+    for kind, ndim in _NDIM.items():
+        pattern = re.compile(rf"{split}-{kind}[-.]idx{ndim}-ubyte(\.gz)?")
+        name = next((n for n in names if pattern.fullmatch(n)), None)
+        if name is not None:
+            found[kind] = os.path.join(directory, name)
+    return found
+
+
+def _read_split(directory, split, required):
+    """(images, labels) of `split` in `directory`; (None, None) when optional and absent."""
+    found = _find(directory, split)
+    missing = [kind for kind in _NDIM if kind not in found]
+    if missing and (required or found):
+        raise DatasetNotFoundError(
+            f"no {' or '.join(f'{split}-{kind}' for kind in missing)} file in {directory} (looked for "
+            f"{', '.join(_file_names(split, kind) for kind in missing)}, each also with .gz)")
+    if not found:
+        return None, None
+    images_path, labels_path = found["images"], found["labels"]
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{images_path}: an image file must hold uint8 (N, rows, cols), "
+                         f"got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{labels_path}: a label file must hold integers (N,), got {labels.dtype} "
+                         f"{labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                         f"{len(labels)} labels")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{labels_path}: labels must be 0..9, found {labels.min()}..{labels.max()}")
+    return images, labels.astype(np.int64)
+
+
+def load_directory(path):
+    """The Dataset in the directory `path`, named after the directory.
+
+    Reads ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (required) and
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (optional), each also accepted as
+    ``train-images.idx3-ubyte`` etc. and with ``.gz``.
+    """
+    directory = os.fspath(path)
+    if not os.path.isdir(directory):
+        raise DatasetNotFoundError(f"data directory not found: {directory}")
+    x_train, y_train = _read_split(directory, "train", required=True)
+    x_test, y_test = _read_split(directory, "t10k", required=False)
+    return Dataset(x_train, y_train, x_test, y_test, os.path.basename(os.path.abspath(directory)),
+                   directory)
+
+
+def _cache_dir(name):
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "lenet_fast", name)
+
+
+def _search_dirs(name):
+    env = os.environ.get("LENET_FAST_DATA")
+    return ([os.path.join(env, name), env] if env else []) + [_cache_dir(name)]
+
+
+def _fetch(url, md5, f):
+    """Write the file at `url` to `f`; ValueError when its md5 is not `md5`."""
+    import urllib.request           # here, not at the top: it is slow to import and rarely needed
+    digest = hashlib.md5(usedforsecurity=False)
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+            f.write(chunk)
+    if digest.hexdigest() != md5:
+        raise ValueError(f"md5 {digest.hexdigest()}, expected {md5}")
+
+
+def _download(name, directory):
+    """Download the missing files of `name` into `directory`; the failures ("url: reason") of the
+    first file no mirror could deliver, or [] when every file is there."""
+    import http.client
+    mirrors, files = SOURCES[name]
+    os.makedirs(directory, exist_ok=True)
+    for filename, md5 in files.items():
+        target = os.path.join(directory, filename)
+        if os.path.exists(target):
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror + filename
+            _log.info("downloading %s", url)
+            try:
+                atomic_write(target, lambda f: _fetch(url, md5, f))
+                break
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                failures.append(f"{url}: {exc}")
+        else:
+            return failures
+    return []
+
+
+def _load_known(name, path, download):
+    dirs = [os.fspath(path)] if path is not None else _search_dirs(name)
+    for directory in dirs:
+        if len(_find(directory, "train")) == 2:
+            return load_directory(directory)._replace(name=name)
+    failures = None
+    if download:
+        target = dirs[0] if path is not None else _cache_dir(name)
+        failures = _download(name, target)
+        if not failures:
+            return load_directory(target)._replace(name=name)
+    mirrors, files = SOURCES[name]
+    message = [f"{name} not found. Looked in:", *(f"  {d}" for d in dirs),
+               "for the files (gzip-compressed or not):", f"  {', '.join(files)}",
+               "Put them in one of these directories, or point `--data DIR` or $LENET_FAST_DATA at the "
+               f"directory that holds them ($LENET_FAST_DATA may also hold them in {name}/)."]
+    if failures is None:
+        message.append("Downloading is disabled (download=False); the mirrors are: " + ", ".join(mirrors))
+    else:
+        message += ["Download failed from every mirror:", *(f"  {f}" for f in failures)]
+    raise DatasetNotFoundError("\n".join(message))
+
+
+def load_mnist(path=None, download=True):
+    """MNIST (60,000 training and 10,000 test digits), from `path`, $LENET_FAST_DATA or the cache
+    (see the module docstring), downloaded into the cache (or `path`) when missing and `download`."""
+    return _load_known("mnist", path, download)
+
+
+def load_fashion_mnist(path=None, download=True):
+    """Fashion-MNIST (Zalando; 60,000 + 10,000 images), found or downloaded as `load_mnist` does,
+    with "fashion-mnist" in place of "mnist" in the directory names."""
+    return _load_known("fashion-mnist", path, download)
+
+
+def load_sample():
+    """The 5,000 MNIST training digits shipped in the package (500 per class, stored sorted by
+    class: shuffle before use); x_test and y_test are None."""
+    return load_directory(_SAMPLE_DIR)._replace(name="sample")
+
+
+def load(name, path=None, download=True):
+    """The dataset `name`, one of DATASETS: "mnist" and "fashion-mnist" are found or downloaded as
+    the module docstring says; "sample" is the embedded MNIST subset (it takes no path)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if name != "sample":
+        return _load_known(name, path, download)
+    if path is not None:
+        raise ValueError("the sample dataset is embedded in the package and takes no path")
+    return load_sample()

@@ -1,0 +1,258 @@
+"""Fused training kernel: many LeNet-5 training steps (forward, loss, backward, update) in one call.
+
+Design:
+- The layers are the shared per-sample helpers of ``_layers.pxd`` (the same code as the per-layer
+  kernels), called on one sample's activations and gradients, kept in a small contiguous work row.
+- The parameters are the model's flat array (``layout`` gives the offsets); each presented sample adds
+  ``d(loss)/d(params) / B`` (B = its batch's size) into a gradient row, then the batch's update runs:
+  ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
+- Batch size 1 runs serially, with no OpenMP region. Larger batches spread their samples over the
+  threads with a static ``prange``, each thread summing into its own gradient row; the rows are added
+  in row order (``add_thread_rows``), so results are bit-identical for a given thread count.
+- The update runs over ``segments``: [start, stop) ranges of the trainable parameters, which leave out
+  the C3 weights outside the connection table (they stay exactly as they are: zero).
+- Kernels trust their callers: ``lenet_fast.ops.train_steps`` checks everything first.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from _common cimport add_thread_rows
+from _layers cimport (CROSS_ENTROPY, _conv_backward_one, _conv_forward_one, _dense_backward_one,
+                      _dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
+                      _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
+                      _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
+
+# one sample's activations, as many gradients and the convolutions' scratch in a work row: C1 6x28x28, S2 6x14x14, C3 16x10x10,
+# S4 16x5x5, C5 120, F6 84, output 10
+cdef enum:
+    N_C1 = 4704
+    N_S2 = 1176
+    N_C3 = 1600
+    N_S4 = 400
+    N_C5 = 120
+    N_F6 = 84
+    N_OUT = 10
+    N_ACT = N_C1 + N_S2 + N_C3 + N_S4 + N_C5 + N_F6 + N_OUT
+    N_WIDE = 27 * 32 + 28   # the convolutions' scratch (_wide_size), largest for C1
+    SEGMENT = 1024          # the longest piece of the parameter update (a thread's unit of work)
+
+
+cdef struct Layout:
+    # offsets of the parameter tensors in the flat array (-1: not in this variant) and its size
+    Py_ssize_t c1w, c1b, s2c, s2b, c3w, c3b, s4c, s4b, c5w, c5b, f6w, f6b, ow, ob, size
+
+
+cdef Layout _layout(bint paper) noexcept:
+    # the order of LeNet5's parameters (model._layer_specs)
+    cdef Layout L
+    cdef Py_ssize_t o = 0
+    L.s2c = L.s2b = L.s4c = L.s4b = L.ow = L.ob = -1
+    L.c1w = o; o += 150
+    L.c1b = o; o += 6
+    if paper:
+        L.s2c = o; o += 6
+        L.s2b = o; o += 6
+    L.c3w = o; o += 2400
+    L.c3b = o; o += 16
+    if paper:
+        L.s4c = o; o += 16
+        L.s4b = o; o += 16
+    L.c5w = o; o += 48000
+    L.c5b = o; o += 120
+    L.f6w = o; o += 10080
+    L.f6b = o; o += 84
+    if not paper:
+        L.ow = o; o += 840
+        L.ob = o; o += 10
+    L.size = o
+    return L
+
+
+def layout(bint paper):
+    """dict name -> offset in the flat parameter array, and "size": its length."""
+    return {name: offset for name, offset in _layout(paper).items() if offset >= 0}
+
+
+cdef inline void _activate(floating* y, Py_ssize_t n, bint paper) noexcept nogil:
+    cdef Py_ssize_t i
+    if paper:
+        for i in range(n):
+            y[i] = _squash(y[i])
+    else:
+        for i in range(n):
+            y[i] = _relu(y[i])
+
+
+cdef inline void _activate_backward(floating* d, const floating* y, Py_ssize_t n, bint paper) noexcept nogil:
+    cdef Py_ssize_t i
+    if paper:
+        for i in range(n):
+            d[i] = d[i] * _squash_derivative(y[i])
+    else:
+        for i in range(n):
+            d[i] = _relu_backward(d[i], y[i])
+
+
+cdef inline void _pool_forward(floating* out, const floating* x, const floating* w, Py_ssize_t coef,
+                               Py_ssize_t bias, Py_ssize_t C, Py_ssize_t H, bint paper) noexcept nogil:
+    if paper:
+        _subsample_forward_one(out, x, w + coef, w + bias, C, H, H)
+        _activate(out, C * (H // 2) * (H // 2), paper)
+    else:
+        _maxpool_forward_one(out, x, C, H, H)
+
+
+cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x, const floating* out,
+                                floating* g, const floating* w, Py_ssize_t coef, Py_ssize_t bias,
+                                Py_ssize_t C, Py_ssize_t H, bint paper) noexcept nogil:
+    # dout is overwritten (the gradient through the activation on the way)
+    if paper:
+        _activate_backward(dout, out, C * (H // 2) * (H // 2), paper)
+        _subsample_backward_one(dx, g + coef, g + bias, dout, x, w + coef, C, H, H, False)
+    else:
+        _maxpool_backward_one(dx, dout, x, C, H, H)
+
+
+cdef double _sample_step(floating* g, floating* work, const floating* w, const floating* x, int64_t label,
+                         const unsigned char* table, const floating* centers, const Layout* L, bint paper,
+                         int kind, double map_j, double scale, int64_t* prediction) noexcept nogil:
+    # forward, loss and backward of one sample x (1x32x32): adds scale * d(loss)/d(params) into g and
+    # returns the loss; the prediction is the argmin of the penalties (paper) or argmax of the logits
+    cdef floating* c1 = work
+    cdef floating* s2 = c1 + N_C1
+    cdef floating* c3 = s2 + N_S2
+    cdef floating* s4 = c3 + N_C3
+    cdef floating* c5 = s4 + N_S4
+    cdef floating* f6 = c5 + N_C5
+    cdef floating* out = f6 + N_F6
+    cdef floating* dc1 = work + N_ACT          # the gradients, in the same places one row further
+    cdef floating* ds2 = dc1 + N_C1
+    cdef floating* dc3 = ds2 + N_S2
+    cdef floating* ds4 = dc3 + N_C3
+    cdef floating* dc5 = ds4 + N_S4
+    cdef floating* df6 = dc5 + N_C5
+    cdef floating* dout = df6 + N_F6
+    cdef floating* wide = dout + N_OUT
+    cdef unsigned char ones[6]
+    cdef Py_ssize_t i, best = 0
+    cdef double loss
+    memset(ones, 1, 6)
+
+    _conv_forward_one(c1, wide, x, w + L.c1w, w + L.c1b, ones, 1, 32, 32, 6, 5, 5)
+    _activate(c1, N_C1, paper)
+    _pool_forward(s2, c1, w, L.s2c, L.s2b, 6, 28, paper)
+    _conv_forward_one(c3, wide, s2, w + L.c3w, w + L.c3b, table, 6, 14, 14, 16, 5, 5)
+    _activate(c3, N_C3, paper)
+    _pool_forward(s4, c3, w, L.s4c, L.s4b, 16, 10, paper)
+    _dense_forward_one(c5, s4, w + L.c5w, w + L.c5b, 400, 120)       # C5 covers all of S4
+    _activate(c5, N_C5, paper)
+    _dense_forward_one(f6, c5, w + L.f6w, w + L.f6b, 120, 84)
+    _activate(f6, N_F6, paper)
+    if paper:
+        _rbf_forward_one(out, f6, centers, 84, 10)
+    else:
+        _dense_forward_one(out, f6, w + L.ow, w + L.ob, 84, 10)
+
+    loss = _loss_one(out, label, 10, kind, map_j)
+    for i in range(1, 10):
+        if (out[i] < out[best]) if paper else (out[i] > out[best]):
+            best = i
+    prediction[0] = best
+
+    _loss_backward_one(dout, out, label, 10, kind, map_j, scale)
+    if paper:
+        _rbf_backward_one(df6, dout, f6, centers, 84, 10)
+    else:
+        _dense_backward_one(df6, g + L.ow, g + L.ob, dout, f6, w + L.ow, 84, 10, False)
+    _activate_backward(df6, f6, N_F6, paper)
+    _dense_backward_one(dc5, g + L.f6w, g + L.f6b, df6, c5, w + L.f6w, 120, 84, False)
+    _activate_backward(dc5, c5, N_C5, paper)
+    _dense_backward_one(ds4, g + L.c5w, g + L.c5b, dc5, s4, w + L.c5w, 400, 120, False)
+    _pool_backward(dc3, ds4, c3, s4, g, w, L.s4c, L.s4b, 16, 10, paper)
+    _activate_backward(dc3, c3, N_C3, paper)
+    _conv_backward_one(ds2, g + L.c3w, g + L.c3b, wide, dc3, s2, w + L.c3w, table, 6, 14, 14, 16, 5, 5, False)
+    _pool_backward(dc1, ds2, c1, s2, g, w, L.s2c, L.s2b, 6, 28, paper)
+    _activate_backward(dc1, c1, N_C1, paper)
+    _conv_backward_one(NULL, g + L.c1w, g + L.c1b, wide, dc1, x, w + L.c1w, ones, 1, 32, 32, 6, 5, 5, False)
+    return loss
+
+
+cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
+                         Py_ssize_t hi, floating momentum, floating decay) noexcept nogil:
+    # the update of parameters lo..hi-1 from their gradient g, which is then zeroed for the next batch
+    cdef Py_ssize_t p
+    if v == NULL:
+        for p in range(lo, hi):
+            w[p] -= step[p] * (g[p] + decay * w[p])
+    else:
+        for p in range(lo, hi):
+            v[p] = momentum * v[p] + (g[p] + decay * w[p])
+            w[p] -= step[p] * v[p]
+    memset(g + lo, 0, (hi - lo) * sizeof(floating))
+
+
+cdef object _segments(const Layout* L, const unsigned char[:, ::1] table):
+    # [start, stop) of the trainable parameters: all but the C3 weights of pairs outside the table,
+    # cut into pieces of at most SEGMENT for the parallel update
+    trainable = np.ones(L.size, dtype=bool)
+    trainable[L.c3w:L.c3w + 2400] = np.repeat(np.asarray(table).T.reshape(-1) != 0, 25)
+    edges = np.flatnonzero(np.diff(trainable, prepend=False, append=False))
+    return np.array([(lo, min(lo + SEGMENT, stop)) for start, stop in zip(edges[::2], edges[1::2])
+                     for lo in range(start, stop, SEGMENT)], dtype=np.int64).reshape(-1, 2)
+
+
+def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat parameters, updated
+                floating[::1] velocity,               # IN/OUT (P,) with momentum, else empty
+                const floating[::1] step,             # IN  (P,) per-parameter step sizes
+                const floating[:, :, :, ::1] x,       # IN  (N, 1, 32, 32)
+                const int64_t[::1] labels,            # IN  (N,) in 0..9
+                const int64_t[::1] order,             # IN  (M,) in 0..N-1: the samples presented
+                double[::1] losses,                   # OUT (M,) loss of each presented sample
+                int64_t[::1] predictions,             # OUT (M,) its predicted class
+                const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
+                const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
+                bint paper, int kind, double map_j, Py_ssize_t batch_size, double momentum,
+                double weight_decay, int n_threads):
+    cdef Layout L = _layout(paper)
+    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t
+    cdef int tid
+    cdef double scale
+    cdef floating mom = <floating>momentum, decay = <floating>weight_decay
+    cdef floating* v = &velocity[0] if momentum != 0 else NULL
+    cdef const floating* c = &centers[0, 0] if paper else NULL
+    dtype = np.float32 if floating is float else np.float64
+    if M == 0:
+        return
+    if batch_size == 1:
+        n_threads = 1
+    cdef const int64_t[:, ::1] segments = _segments(&L, table)
+    cdef floating[:, ::1] rows = np.zeros((n_threads, L.size), dtype)    # per-thread gradients
+    cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
+    cdef floating[:, ::1] work = np.empty((n_threads, 2 * N_ACT + N_WIDE), dtype)
+    with nogil:
+        for b in range((M + batch_size - 1) // batch_size):
+            start = b * batch_size
+            B = min(batch_size, M - start)
+            scale = 1.0 / B
+            if batch_size == 1:
+                losses[start] = _sample_step(&rows[0, 0], &work[0, 0], &params[0], &x[order[start], 0, 0, 0],
+                                             labels[order[start]], &table[0, 0], c, &L, paper, kind, map_j,
+                                             scale, &predictions[start])
+                for s in range(segments.shape[0]):
+                    _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
+                continue
+            for n in prange(B, schedule="static", num_threads=n_threads):
+                tid = threadid()
+                losses[start + n] = _sample_step(&rows[tid, 0], &work[tid, 0], &params[0],
+                                                 &x[order[start + n], 0, 0, 0], labels[order[start + n]],
+                                                 &table[0, 0], c, &L, paper, kind, map_j, scale,
+                                                 &predictions[start + n])
+            for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
+                add_thread_rows(&total[segments[s, 0]], rows, segments[s, 0], segments[s, 1] - segments[s, 0])
+                for t in range(n_threads):
+                    memset(&rows[t, segments[s, 0]], 0, (segments[s, 1] - segments[s, 0]) * sizeof(floating))
+                _update(&params[0], v, &total[0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
