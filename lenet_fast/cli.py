@@ -74,7 +74,8 @@ def _train(args):
     x, y, x_val, y_val = _split(x, y, args.val_split, args.seed + 1, "val-split")
 
     if not args.resume:
-        net = LeNet5(args.variant, dtype=args.dtype, seed=args.seed, n_threads=args.threads)
+        net = LeNet5(args.variant, dtype=args.dtype, seed=args.seed, n_threads=args.threads,
+                     criterion=args.criterion)
         trainer = Trainer(net, args.optimizer, epochs=args.epochs, batch_size=args.batch_size,
                           learning_rate=args.learning_rate, distortions=args.distortions, seed=args.seed,
                           callbacks=callbacks, verbose=verbose, checkpoint=checkpoint)
@@ -84,7 +85,7 @@ def _train(args):
     _say(args, f"training on {description}: {len(y):,} images"
                + (f", {len(y_val):,} for validation" if y_val is not None else "")
                + (f", test set {len(y_test):,} images ({test_note})" if y_test is not None else ", no test set"))
-    _say(args, f"{net.variant} LeNet-5, {net.dtype}, {trainer.optimizer.name.upper()}, batch {trainer.batch_size}, "
+    _say(args, f"{net.variant} LeNet-5, {net.dtype}, {net.criterion} loss, {trainer.optimizer.name.upper()}, batch {trainer.batch_size}, "
                f"{trainer.epochs} passes" + (", distortions" if trainer.distortions is not None else "")
                + (f", resuming after pass {trainer.epoch}" if args.resume else ""))
     started = time.perf_counter()
@@ -200,13 +201,16 @@ def build_parser():
     _add_data_options(train)
     train.add_argument("--variant", choices=VARIANTS, default="paper")
     train.add_argument("--dtype", choices=DTYPES, default="float32")
+    train.add_argument("--criterion", choices=("mse", "map", "cross_entropy"),
+                       help="the loss: mse (Eq. 8, the paper's default) or map (Eq. 9) for the paper variant; "
+                            "cross_entropy for the modern one")
     train.add_argument("--optimizer", choices=("sdlm", "sgd"),
                        help="default: sdlm for the paper variant, sgd for the modern one")
     train.add_argument("--epochs", type=int, default=20, help="total passes over the training data (default 20)")
     train.add_argument("--batch-size", type=int, help="default: 1 for sdlm, 64 for sgd")
     train.add_argument("--learning-rate", type=float,
                        help="sgd: the learning rate; sdlm: the eta of the first passes (the paper's schedule "
-                            "is scaled to it; default 5e-05, the paper's 5e-4 / 10: see README)")
+                            "is scaled to it; default 2e-05, the paper's 5e-4 / 25: see README)")
     train.add_argument("--threads", type=_threads, help="OpenMP threads (default: all cores)")
     train.add_argument("--distortions", action="store_true", help="random affine distortions of every sample")
     train.add_argument("--seed", type=int, default=0)

@@ -370,10 +370,11 @@ def _integers(a, name, n, high):
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
-def _number(value, name, low, low_ok=True):
+def _nonnegative(value, name, positive=False):
+    """`value` as a finite float >= 0 (> 0 if positive)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < low or (value == low and not low_ok):
-        raise ValueError(f"{name} must be a finite number {'>=' if low_ok else '>'} {low}, got {value!r}")
+            or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
     return float(value)
 
 
@@ -420,9 +421,9 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
         centers = np.empty((0, 84), dtype)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    map_j = _number(map_j, "map_j", 0.0, low_ok=False)
-    momentum = _number(momentum, "momentum", 0.0)
-    weight_decay = _number(weight_decay, "weight_decay", 0.0)
+    map_j = _nonnegative(map_j, "map_j", positive=True)
+    momentum = _nonnegative(momentum, "momentum")
+    weight_decay = _nonnegative(weight_decay, "weight_decay")
     if momentum > 0:
         if velocity is None:
             raise ValueError("velocity (the momentum buffer, shape of params) is required when momentum > 0")

@@ -42,7 +42,7 @@ class SDLM:
     times its gradient, one sample at a time, with the paper's schedule of eta over the passes.
 
     `learning_rate` is the eta of the first passes; the whole schedule is scaled to it. The default,
-    5e-5, is the paper's schedule divided by 10: with the paper's own 5e-4 this implementation's
+    2e-5, is the paper's schedule divided by 25: with the paper's own 5e-4 this implementation's
     curvature estimates are far below mu for most weights, every eps_k is close to eta/mu = 0.025,
     and per-sample training on MNIST digits diverges (README, "Choices"). ``SDLM(learning_rate=5e-4)``
     runs the paper's numbers literally."""
@@ -51,7 +51,7 @@ class SDLM:
     momentum = 0.0
     weight_decay = 0.0
 
-    def __init__(self, learning_rate=5e-5, mu=0.02, hessian_samples=500):
+    def __init__(self, learning_rate=2e-5, mu=0.02, hessian_samples=500):
         _check_positive("mu", mu)
         _check_positive("learning_rate", learning_rate)
         if isinstance(hessian_samples, bool) or not isinstance(hessian_samples, (int, np.integer)) \

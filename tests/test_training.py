@@ -31,7 +31,7 @@ def test_sdlm_follows_the_papers_eta_schedule():
     sdlm = SDLM(learning_rate=5e-4)
     etas = [sdlm.rate(epoch, 20) for epoch in range(20)]
     assert etas == pytest.approx([5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4 + [1e-5] * 8, rel=1e-12)
-    assert SDLM().rate(3, 20) == pytest.approx(2e-5)        # the default: the schedule / 10
+    assert SDLM().rate(3, 20) == pytest.approx(8e-6)        # the default: the schedule / 25
     assert SDLM().mu == 0.02 and SDLM().hessian_samples == 500
 
 
@@ -79,7 +79,7 @@ def test_sdlm_trainer_matches_the_plain_rule(rng, small_chunks):
     _reference_run(reference, x, y, 2, 5, sdlm=SDLM(hessian_samples=12))
     np.testing.assert_allclose(net._flat, reference._flat, rtol=0, atol=1e-9)
     assert len(history) == 2 and history["epoch"] == [1, 2]
-    assert history["learning_rate"] == pytest.approx([5e-5, 5e-5])
+    assert history["learning_rate"] == pytest.approx([2e-5, 2e-5])
 
 
 @pytest.mark.parametrize("momentum,weight_decay,batch", [(0.0, 0.0, 1), (0.9, 1e-3, 4), (0.5, 0.0, 7)])

@@ -2,7 +2,7 @@
 # kernel modules (conv, pool, dense, activation, output) and by the fused training kernel (train).
 # Raw pointers to one sample's contiguous arrays; the callers check shapes and own the threading.
 from cython cimport floating
-from libc.math cimport exp, log, tanh, tanhf
+from libc.math cimport copysign, exp, fabs, log, tanh
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
@@ -14,15 +14,19 @@ cdef enum:
 # Without reassociation (no -ffast-math) a plain `s += a[i] * b[i]` loop is one dependent add after
 # another; with lanes the loop is elementwise, so it vectorises (and the order stays fixed).
 
+cdef inline floating _sq(floating v, bint squared) noexcept nogil:
+    return v * v if squared else v
+
+
 cdef inline void _dot_lanes(floating* acc, const floating* a, const floating* b, Py_ssize_t n,
                             bint squared) noexcept nogil:
     # acc[l] += a[i] * b[i] (b[i]^2 if squared) for every i = l (mod LANES)
     cdef Py_ssize_t i, l, full = n - n % LANES
     for i in range(n // LANES):
         for l in range(LANES):
-            acc[l] += a[i * LANES + l] * (b[i * LANES + l] * b[i * LANES + l] if squared else b[i * LANES + l])
+            acc[l] += a[i * LANES + l] * _sq(b[i * LANES + l], squared)
     for l in range(n - full):
-        acc[l] += a[full + l] * (b[full + l] * b[full + l] if squared else b[full + l])
+        acc[l] += a[full + l] * _sq(b[full + l], squared)
 
 
 cdef inline void _add_lanes(floating* acc, const floating* a, Py_ssize_t n) noexcept nogil:
@@ -35,24 +39,47 @@ cdef inline void _add_lanes(floating* acc, const floating* a, Py_ssize_t n) noex
         acc[l] += a[full + l]
 
 
-cdef inline floating _sum_lanes(floating* acc) noexcept nogil:
-    # the LANES (= 16) partial sums added pairwise, in a fixed order; clobbers acc
-    cdef Py_ssize_t l
-    for l in range(8):
-        acc[l] += acc[l + 8]
-    for l in range(4):
-        acc[l] += acc[l + 4]
-    for l in range(2):
-        acc[l] += acc[l + 2]
-    return acc[0] + acc[1]
+cdef inline floating _sum_lanes(const floating* a) noexcept nogil:
+    # the LANES (= 16) partial sums added pairwise in a fixed order: (a[l] + a[l + 8]), then those four
+    # apart, then two apart
+    return ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
+            + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))))
 
 
 # --- activations: f(a) = A tanh(S a) with A = 1.7159, S = 2/3 (constants.SQUASH_A/S), and ReLU -------
 # Backward needs only the output y: squash' = (S / A)(A^2 - y^2), relu' = [y > 0].
 
+cdef inline float _tanh_float(float a) noexcept nogil:
+    # tanh for float32, computed in double and rounded once: correctly rounded on every float tested
+    # (tests/test_train_kernel.py). t = expm1(2|a|) by its Taylor series at 2|a| / 16, doubled four times
+    # with expm1(2v) = expm1(v) (expm1(v) + 2); tanh = t / (t + 2) = 1 / (1 + 2 / t), which is 1 where t
+    # overflows, 0 at t = 0 and NaN for NaN. Straight-line arithmetic without comparisons, so the loops
+    # around it vectorise (the C library's tanhf is a call per element: most of a training step's time).
+    cdef double u = fabs(<double>a) * (2.0 / 16), t
+    t = 1 + u * (1.0 / 14)      # expm1(u) = u (1 + u/2 (1 + u/3 (... (1 + u/14))))
+    t = 1 + u * (1.0 / 13) * t
+    t = 1 + u * (1.0 / 12) * t
+    t = 1 + u * (1.0 / 11) * t
+    t = 1 + u * (1.0 / 10) * t
+    t = 1 + u * (1.0 / 9) * t
+    t = 1 + u * (1.0 / 8) * t
+    t = 1 + u * (1.0 / 7) * t
+    t = 1 + u * (1.0 / 6) * t
+    t = 1 + u * (1.0 / 5) * t
+    t = 1 + u * (1.0 / 4) * t
+    t = 1 + u * (1.0 / 3) * t
+    t = 1 + u * (1.0 / 2) * t
+    t = u * t
+    t = t * (t + 2)
+    t = t * (t + 2)
+    t = t * (t + 2)
+    t = t * (t + 2)
+    return <float>copysign(1 / (1 + 2 / t), <double>a)
+
+
 cdef inline floating _squash(floating a) noexcept nogil:
     if floating is float:
-        return <float>1.7159 * tanhf(<float>(2.0 / 3.0) * a)
+        return <float>1.7159 * _tanh_float(<float>(2.0 / 3.0) * a)
     else:
         return 1.7159 * tanh((2.0 / 3.0) * a)
 
@@ -71,14 +98,15 @@ cdef inline floating _relu_backward(floating dy, floating y) noexcept nogil:
 
 # --- convolution: out[k] = b[k] + sum_{c: table[c, k]} corr(x[c], w[k, c]), valid, stride 1 ---------
 # An output map (or its gradient) is handled "wide": with the input's row stride W, Ho rows of Wo
-# values and kw - 1 spare columns (none after the last row). Kernel tap (c, i, j) then pairs the wide
-# map with x[c] read contiguously from (i, j) on, so every tap is one long contiguous loop that
-# vectorises; the spare columns hold junk (forward) or zeros (backward, where they add nothing: x is
-# finite).
+# values and kw - 1 spare columns (none after the last row), L = (Ho - 1) * W + Wo values in all.
+# Kernel row (c, i) then pairs the wide map with x[c] (or dx[c]) read contiguously from row i on, so
+# its taps are long contiguous loops that vectorise. The spare columns hold junk (forward) or zeros
+# (backward, where they add nothing: x is finite); backward also pads the map with kw - 1 zeros on
+# both sides, so that dx (the full convolution) is the forward loop with the kernel row reversed.
 
 cdef inline Py_ssize_t _wide_size(Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
-    # (Ho - 1) * W + Wo: the scratch the convolution helpers need
-    return (H - kh) * W + W - kw + 1
+    # L + 2 (kw - 1) + kw: the scratch the convolution helpers need (backward keeps a kernel row there)
+    return (H - kh) * W + W + 2 * kw - 1
 
 
 cdef inline void _row_taps(floating* wide, const floating* wrow, const floating* xs, Py_ssize_t L,
@@ -93,18 +121,28 @@ cdef inline void _row_taps(floating* wide, const floating* wrow, const floating*
         wide[q] = s
 
 
+cdef inline void _five_taps(floating* a0, floating* a1, floating* a2, floating* a3, floating* a4,
+                            const floating* d, const floating* s, Py_ssize_t n, bint squared) noexcept nogil:
+    # a_j[l] += d[l] * s[l + j] (s squared if squared) for j < 5, l < n <= LANES
+    cdef Py_ssize_t l
+    for l in range(n):
+        a0[l] += d[l] * _sq(s[l], squared)
+        a1[l] += d[l] * _sq(s[l + 1], squared)
+        a2[l] += d[l] * _sq(s[l + 2], squared)
+        a3[l] += d[l] * _sq(s[l + 3], squared)
+        a4[l] += d[l] * _sq(s[l + 4], squared)
+
+
 cdef inline void _row_taps_dweight(floating* dwrow, const floating* wide, const floating* xs, Py_ssize_t L,
                                    Py_ssize_t kw, bint squared) noexcept nogil:
     # dwrow[j] += sum_q wide[q] * xs[q + j] (xs squared if squared) for j < kw, each through LANES
     # partial sums; a 5-wide row (LeNet-5's kernels) in one pass with five independent accumulators
-    cdef Py_ssize_t i, j, l, full = L - L % LANES
+    cdef Py_ssize_t i, j, full = L - L % LANES
     cdef floating a0[LANES]
     cdef floating a1[LANES]
     cdef floating a2[LANES]
     cdef floating a3[LANES]
     cdef floating a4[LANES]
-    cdef floating d
-    cdef const floating* s
     if kw != 5:
         for j in range(kw):
             memset(a0, 0, sizeof(a0))
@@ -116,22 +154,14 @@ cdef inline void _row_taps_dweight(floating* dwrow, const floating* wide, const 
     memset(a2, 0, sizeof(a2))
     memset(a3, 0, sizeof(a3))
     memset(a4, 0, sizeof(a4))
-    for i in range(L // LANES + 1):
-        s = xs + i * LANES
-        for l in range(LANES if i < L // LANES else L - full):
-            d = wide[i * LANES + l]
-            if squared:
-                a0[l] += d * (s[l] * s[l])
-                a1[l] += d * (s[l + 1] * s[l + 1])
-                a2[l] += d * (s[l + 2] * s[l + 2])
-                a3[l] += d * (s[l + 3] * s[l + 3])
-                a4[l] += d * (s[l + 4] * s[l + 4])
-            else:
-                a0[l] += d * s[l]
-                a1[l] += d * s[l + 1]
-                a2[l] += d * s[l + 2]
-                a3[l] += d * s[l + 3]
-                a4[l] += d * s[l + 4]
+    # full chunks of exactly LANES (which keeps the accumulators in registers), then the rest; the
+    # flag as a constant in each branch, so that the compiler specialises the loop for it
+    for i in range(L // LANES):
+        if squared:
+            _five_taps(a0, a1, a2, a3, a4, wide + i * LANES, xs + i * LANES, LANES, True)
+        else:
+            _five_taps(a0, a1, a2, a3, a4, wide + i * LANES, xs + i * LANES, LANES, False)
+    _five_taps(a0, a1, a2, a3, a4, wide + full, xs + full, L - full, squared)
     dwrow[0] += _sum_lanes(a0)
     dwrow[1] += _sum_lanes(a1)
     dwrow[2] += _sum_lanes(a2)
@@ -143,7 +173,7 @@ cdef inline void _conv_forward_one(floating* out, floating* wide, const floating
                                    const floating* b, const unsigned char* table, Py_ssize_t C, Py_ssize_t H,
                                    Py_ssize_t W, Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
     # x (C, H, W), w (K, C, kh, kw), b (K,), table (C, K) -> out (K, Ho, Wo); wide: _wide_size scratch
-    cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = _wide_size(H, W, kh, kw)
+    cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = (Ho - 1) * W + Wo
     cdef Py_ssize_t k, c, i, y, q
     cdef const floating* wrow
     cdef const floating* xs
@@ -170,37 +200,39 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
                                     Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw, bint squared) noexcept nogil:
     # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten (dx NULL: not computed);
     # dw (K, C, kh, kw), db (K,) accumulated; wide: _wide_size scratch
-    cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = _wide_size(H, W, kh, kw)
-    cdef Py_ssize_t k, c, i, j, y, q
-    cdef floating wv
+    cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = (Ho - 1) * W + Wo
+    cdef Py_ssize_t k, c, i, j, y
     cdef floating acc[LANES]
-    cdef floating* dwrow
-    cdef floating* dxs
-    cdef const floating* xs
+    cdef floating row5[5]
+    cdef const floating* wrow
+    cdef floating* map = wide + kw - 1            # the wide map, after its leading zeros
+    cdef floating* flipped = map + L + kw - 1     # a kernel row reversed (squared if squared)
     if dx != NULL:
         memset(dx, 0, C * H * W * sizeof(floating))
     for k in range(K):
         memset(acc, 0, sizeof(acc))
         _add_lanes(acc, dout + k * Ho * Wo, Ho * Wo)
         db[k] += _sum_lanes(acc)
-        memset(wide, 0, L * sizeof(floating))
+        memset(wide, 0, (L + 2 * (kw - 1)) * sizeof(floating))
         for y in range(Ho):
-            memcpy(wide + y * W, dout + (k * Ho + y) * Wo, Wo * sizeof(floating))
+            memcpy(map + y * W, dout + (k * Ho + y) * Wo, Wo * sizeof(floating))
         for c in range(C):
             if not table[c * K + k]:
                 continue
             for i in range(kh):
-                dwrow = dw + ((k * C + c) * kh + i) * kw
-                xs = x + (c * H + i) * W
-                _row_taps_dweight(dwrow, wide, xs, L, kw, squared)
-                for j in range(kw):
-                    if dx != NULL:
-                        wv = w[((k * C + c) * kh + i) * kw + j]
-                        if squared:
-                            wv = wv * wv
-                        dxs = dx + (c * H + i) * W + j
-                        for q in range(L):
-                            dxs[q] += wv * wide[q]
+                _row_taps_dweight(dw + ((k * C + c) * kh + i) * kw, map, x + (c * H + i) * W, L, kw, squared)
+                if dx == NULL:
+                    continue
+                # dx[c] from row i on: dx[p] += sum_j w[j] map[p - j], map read as zero outside 0..L-1
+                wrow = w + ((k * C + c) * kh + i) * kw
+                if kw == 5:         # as in the forward pass, with the row where it cannot alias dx
+                    for j in range(5):
+                        row5[j] = _sq(wrow[4 - j], squared)
+                    _row_taps(dx + (c * H + i) * W, row5, wide, L + 4, 5)
+                else:
+                    for j in range(kw):
+                        flipped[j] = _sq(wrow[kw - 1 - j], squared)
+                    _row_taps(dx + (c * H + i) * W, flipped, wide, L + kw - 1, kw)
 
 
 # --- pooling: trainable subsampling coef * (sum of the 2x2 block) + bias, and 2x2 max pooling -------
@@ -225,42 +257,35 @@ cdef inline void _subsample_backward_one(floating* dx, floating* dcoef, floating
                                          const floating* x, const floating* coef, Py_ssize_t C, Py_ssize_t H,
                                          Py_ssize_t W, bint squared) noexcept nogil:
     # dout (C, H/2, W/2) -> dx (C, H, W) overwritten; dcoef, dbias (C,) accumulated
-    cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j, j0, n, blk
-    cdef floating d, cc
-    cdef floating acc[LANES]
-    cdef floating block[LANES]
+    cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j
+    cdef floating d, dc, dsum, cc
     cdef const floating* top
     cdef const floating* bottom
     cdef floating* dtop
     cdef floating* dbottom
     for c in range(C):
-        memset(acc, 0, sizeof(acc))
-        _add_lanes(acc, dout + c * Ho * Wo, Ho * Wo)
-        dbias[c] += _sum_lanes(acc)
-        memset(acc, 0, sizeof(acc))
+        dc = 0
+        dsum = 0
         cc = coef[c] * coef[c] if squared else coef[c]
         for i in range(Ho):
             top = x + (c * H + 2 * i) * W
             bottom = top + W
             dtop = dx + (c * H + 2 * i) * W
             dbottom = dtop + W
-            for blk in range((Wo + LANES - 1) // LANES):
-                j0 = blk * LANES
-                n = min(LANES, Wo - j0)
-                for j in range(j0, j0 + n):     # the block sums (of squares), then dcoef through lanes
-                    if squared:
-                        block[j - j0] = (top[2 * j] * top[2 * j] + top[2 * j + 1] * top[2 * j + 1]
-                                         + bottom[2 * j] * bottom[2 * j] + bottom[2 * j + 1] * bottom[2 * j + 1])
-                    else:
-                        block[j - j0] = top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1]
-                _dot_lanes(acc, dout + (c * Ho + i) * Wo + j0, block, n, False)
             for j in range(Wo):
                 d = dout[(c * Ho + i) * Wo + j]
+                dsum = dsum + d
+                if squared:
+                    dc = dc + d * (top[2 * j] * top[2 * j] + top[2 * j + 1] * top[2 * j + 1]
+                                   + bottom[2 * j] * bottom[2 * j] + bottom[2 * j + 1] * bottom[2 * j + 1])
+                else:
+                    dc = dc + d * (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1])
                 dtop[2 * j] = cc * d
                 dtop[2 * j + 1] = cc * d
                 dbottom[2 * j] = cc * d
                 dbottom[2 * j + 1] = cc * d
-        dcoef[c] += _sum_lanes(acc)
+        dcoef[c] += dc
+        dbias[c] += dsum
 
 
 cdef inline Py_ssize_t _argmax_block(const floating* top, const floating* bottom, Py_ssize_t j) noexcept nogil:
@@ -354,18 +379,14 @@ cdef enum:
 
 cdef inline void _rbf_forward_one(floating* out, const floating* x, const floating* centers, Py_ssize_t F,
                                   Py_ssize_t K) noexcept nogil:
-    cdef Py_ssize_t i, j, j0, n, blk
-    cdef floating acc[LANES]
-    cdef floating diff[LANES]
+    cdef Py_ssize_t i, j
+    cdef floating s, d
     for i in range(K):
-        memset(acc, 0, sizeof(acc))
-        for blk in range((F + LANES - 1) // LANES):
-            j0 = blk * LANES
-            n = min(LANES, F - j0)
-            for j in range(n):
-                diff[j] = x[j0 + j] - centers[i * F + j0 + j]
-            _dot_lanes(acc, diff, diff, n, False)
-        out[i] = _sum_lanes(acc)
+        s = 0
+        for j in range(F):
+            d = x[j] - centers[i * F + j]
+            s = s + d * d
+        out[i] = s
 
 
 cdef inline void _rbf_backward_one(floating* dx, const floating* dout, const floating* x,

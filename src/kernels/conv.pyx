@@ -2,8 +2,9 @@
 
 Design:
 - ``out[n, k, y, x] = bias[k] + sum_{c: table[c, k]} sum_{i, j} weight[k, c, i, j] * x[n, c, y + i, x + j]``.
-- One sample at a time in a ``noexcept nogil`` helper on raw pointers; the batch is split over threads
-  with a static ``prange``. Unconnected (c, k) pairs are skipped in both directions.
+- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel), on
+  raw pointers; the batch is split over threads with a static ``prange``. Unconnected (c, k) pairs are
+  skipped in both directions.
 - Forward overwrites ``out``. Backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``.
 - Each thread also has a row of ``wide`` scratch (allocated here) for the helpers' wide output maps.
 - Weight gradients go to per-thread rows of ``scratch`` (n_threads, K*C*kh*kw + K), summed in row order

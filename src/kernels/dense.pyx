@@ -2,7 +2,8 @@
 
 Design:
 - ``out[n, k] = bias[k] + sum_f weight[k, f] * x[n, f]``.
-- One sample at a time in ``noexcept nogil`` helpers; static ``prange`` over the batch.
+- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+  static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, K*F + K) summed in row order (deterministic).
 - ``squared=True`` is the SDLM second-derivative pass: the same loops with squared weights and inputs.

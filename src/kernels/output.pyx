@@ -7,7 +7,8 @@ Design:
   y_D + log(e^-j + sum_i e^-y_i)), 2 = softmax cross-entropy on logits (modern variant).
   ``loss_backward`` writes ``scale`` times the per-sample gradient (scale = 1/N for a batch mean).
   The log-sum-exp terms are computed in double, shifted by their largest exponent.
-- Static ``prange`` over the batch; nothing is shared between samples.
+- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+  static ``prange`` over the batch; nothing is shared between samples.
 """
 from cython cimport floating
 from cython.parallel cimport prange

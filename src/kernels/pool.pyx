@@ -4,7 +4,8 @@ Design:
 - Subsampling: ``out[n, c, i, j] = coef[c] * (sum of the 2x2 block at (2i, 2j)) + bias[c]``
   (the *sum* of Sec. II-B, not the average). Max pooling: the largest of the 2x2 block; its gradient
   goes to the first maximal element in row-major order, recomputed from x and out (nothing is stored).
-- One sample at a time in ``noexcept nogil`` helpers; static ``prange`` over the batch.
+- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+  static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dcoef``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, 2*C) summed in row order (deterministic).
 - ``squared=True`` is the SDLM second-derivative pass of subsampling: d2x = coef^2 d2out and

@@ -21,23 +21,25 @@ from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 from _common cimport add_thread_rows
-from _layers cimport (CROSS_ENTROPY, _conv_backward_one, _conv_forward_one, _dense_backward_one,
+from _layers cimport (_conv_backward_one, _conv_forward_one, _dense_backward_one,
                       _dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
                       _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
 
-# one sample's activations, as many gradients and the convolutions' scratch in a work row: C1 6x28x28, S2 6x14x14, C3 16x10x10,
-# S4 16x5x5, C5 120, F6 84, output 10
+# a work row: one sample's activations (C1 6x28x28, S2 6x14x14, C3 16x10x10, S4 16x5x5, C5 120, F6 84,
+# output 10), then their gradients in the same order (at G + the activation's offset), then the
+# convolutions' scratch (_wide_size, largest for C1)
 cdef enum:
-    N_C1 = 4704
-    N_S2 = 1176
-    N_C3 = 1600
-    N_S4 = 400
-    N_C5 = 120
-    N_F6 = 84
-    N_OUT = 10
-    N_ACT = N_C1 + N_S2 + N_C3 + N_S4 + N_C5 + N_F6 + N_OUT
-    N_WIDE = 27 * 32 + 28   # the convolutions' scratch (_wide_size), largest for C1
+    C1 = 0
+    S2 = C1 + 4704
+    C3 = S2 + 1176
+    S4 = C3 + 1600
+    C5 = S4 + 400
+    F6 = C5 + 120
+    OUT = F6 + 84
+    G = OUT + 10
+    WIDE = 2 * G
+    WORK = WIDE + (32 - 5) * 32 + 32 + 2 * 5 - 1     # _wide_size(32, 32, 5, 5): C1, the largest
     SEGMENT = 1024          # the longest piece of the parameter update (a thread's unit of work)
 
 
@@ -73,11 +75,16 @@ cdef Layout _layout(bint paper) noexcept:
 
 
 def layout(bint paper):
-    """dict name -> offset in the flat parameter array, and "size": its length."""
+    """Offsets of the parameter tensors in the flat array ("c1w": c1.weight, "c1b": c1.bias, "s2c": s2.coef,
+    ..., "ow": output.weight; those of the variant) and "size": the array's length."""
     return {name: offset for name, offset in _layout(paper).items() if offset >= 0}
 
 
-cdef inline void _activate(floating* y, Py_ssize_t n, bint paper) noexcept nogil:
+# _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
+# all of them in one function exceed the compiler's inlining limits, and the innermost helpers (the
+# squash, the lane sums) would stay calls inside the hot loops, which then do not vectorise
+
+cdef void _activate(floating* y, Py_ssize_t n, bint paper) noexcept nogil:
     cdef Py_ssize_t i
     if paper:
         for i in range(n):
@@ -87,7 +94,7 @@ cdef inline void _activate(floating* y, Py_ssize_t n, bint paper) noexcept nogil
             y[i] = _relu(y[i])
 
 
-cdef inline void _activate_backward(floating* d, const floating* y, Py_ssize_t n, bint paper) noexcept nogil:
+cdef void _activate_backward(floating* d, const floating* y, Py_ssize_t n, bint paper) noexcept nogil:
     cdef Py_ssize_t i
     if paper:
         for i in range(n):
@@ -117,67 +124,69 @@ cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x,
         _maxpool_backward_one(dx, dout, x, C, H, H)
 
 
-cdef double _sample_step(floating* g, floating* work, const floating* w, const floating* x, int64_t label,
+
+cdef void _forward(floating* a, const floating* w, const floating* x, const unsigned char* table,
+                   const floating* centers, const Layout* L, bint paper) noexcept nogil:
+    # the activations of one sample x (1x32x32) into the work row a
+    cdef unsigned char ones[6]
+    memset(ones, 1, 6)
+    _conv_forward_one(a + C1, a + WIDE, x, w + L.c1w, w + L.c1b, ones, 1, 32, 32, 6, 5, 5)
+    _activate(a + C1, S2 - C1, paper)
+    _pool_forward(a + S2, a + C1, w, L.s2c, L.s2b, 6, 28, paper)
+    _conv_forward_one(a + C3, a + WIDE, a + S2, w + L.c3w, w + L.c3b, table, 6, 14, 14, 16, 5, 5)
+    _activate(a + C3, S4 - C3, paper)
+    _pool_forward(a + S4, a + C3, w, L.s4c, L.s4b, 16, 10, paper)
+    _dense_forward_one(a + C5, a + S4, w + L.c5w, w + L.c5b, 400, 120)     # C5 covers all of S4
+    _activate(a + C5, F6 - C5, paper)
+    _dense_forward_one(a + F6, a + C5, w + L.f6w, w + L.f6b, 120, 84)
+    _activate(a + F6, OUT - F6, paper)
+    if paper:
+        _rbf_forward_one(a + OUT, a + F6, centers, 84, 10)
+    else:
+        _dense_forward_one(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10)
+
+
+cdef void _backward(floating* g, floating* a, const floating* w, const floating* x, const unsigned char* table,
+                    const floating* centers, const Layout* L, bint paper) noexcept nogil:
+    # from the output gradient at a + G + OUT back to C1, adding the parameter gradients into g
+    cdef floating* d = a + G
+    cdef unsigned char ones[6]
+    memset(ones, 1, 6)
+    if paper:
+        _rbf_backward_one(d + F6, d + OUT, a + F6, centers, 84, 10)
+    else:
+        _dense_backward_one(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10, False)
+    _activate_backward(d + F6, a + F6, OUT - F6, paper)
+    _dense_backward_one(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84, False)
+    _activate_backward(d + C5, a + C5, F6 - C5, paper)
+    _dense_backward_one(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120, False)
+    _pool_backward(d + C3, d + S4, a + C3, a + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
+    _activate_backward(d + C3, a + C3, S4 - C3, paper)
+    _conv_backward_one(d + S2, g + L.c3w, g + L.c3b, a + WIDE, d + C3, a + S2, w + L.c3w, table,
+                       6, 14, 14, 16, 5, 5, False)
+    _pool_backward(d + C1, d + S2, a + C1, a + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
+    _activate_backward(d + C1, a + C1, S2 - C1, paper)
+    _conv_backward_one(NULL, g + L.c1w, g + L.c1b, a + WIDE, d + C1, x, w + L.c1w, ones, 1, 32, 32, 6, 5, 5,
+                       False)
+
+
+cdef double _sample_step(floating* g, floating* a, const floating* w, const floating* x, int64_t label,
                          const unsigned char* table, const floating* centers, const Layout* L, bint paper,
                          int kind, double map_j, double scale, int64_t* prediction) noexcept nogil:
-    # forward, loss and backward of one sample x (1x32x32): adds scale * d(loss)/d(params) into g and
-    # returns the loss; the prediction is the argmin of the penalties (paper) or argmax of the logits
-    cdef floating* c1 = work
-    cdef floating* s2 = c1 + N_C1
-    cdef floating* c3 = s2 + N_S2
-    cdef floating* s4 = c3 + N_C3
-    cdef floating* c5 = s4 + N_S4
-    cdef floating* f6 = c5 + N_C5
-    cdef floating* out = f6 + N_F6
-    cdef floating* dc1 = work + N_ACT          # the gradients, in the same places one row further
-    cdef floating* ds2 = dc1 + N_C1
-    cdef floating* dc3 = ds2 + N_S2
-    cdef floating* ds4 = dc3 + N_C3
-    cdef floating* dc5 = ds4 + N_S4
-    cdef floating* df6 = dc5 + N_C5
-    cdef floating* dout = df6 + N_F6
-    cdef floating* wide = dout + N_OUT
-    cdef unsigned char ones[6]
+    # forward, loss and backward of one sample x (1x32x32) with work row a: adds scale * d(loss)/d(params)
+    # into g and returns the loss; the prediction is the argmin of the penalties (paper) or the argmax
+    # of the logits
+    cdef const floating* out = a + OUT
     cdef Py_ssize_t i, best = 0
     cdef double loss
-    memset(ones, 1, 6)
-
-    _conv_forward_one(c1, wide, x, w + L.c1w, w + L.c1b, ones, 1, 32, 32, 6, 5, 5)
-    _activate(c1, N_C1, paper)
-    _pool_forward(s2, c1, w, L.s2c, L.s2b, 6, 28, paper)
-    _conv_forward_one(c3, wide, s2, w + L.c3w, w + L.c3b, table, 6, 14, 14, 16, 5, 5)
-    _activate(c3, N_C3, paper)
-    _pool_forward(s4, c3, w, L.s4c, L.s4b, 16, 10, paper)
-    _dense_forward_one(c5, s4, w + L.c5w, w + L.c5b, 400, 120)       # C5 covers all of S4
-    _activate(c5, N_C5, paper)
-    _dense_forward_one(f6, c5, w + L.f6w, w + L.f6b, 120, 84)
-    _activate(f6, N_F6, paper)
-    if paper:
-        _rbf_forward_one(out, f6, centers, 84, 10)
-    else:
-        _dense_forward_one(out, f6, w + L.ow, w + L.ob, 84, 10)
-
+    _forward(a, w, x, table, centers, L, paper)
     loss = _loss_one(out, label, 10, kind, map_j)
     for i in range(1, 10):
         if (out[i] < out[best]) if paper else (out[i] > out[best]):
             best = i
     prediction[0] = best
-
-    _loss_backward_one(dout, out, label, 10, kind, map_j, scale)
-    if paper:
-        _rbf_backward_one(df6, dout, f6, centers, 84, 10)
-    else:
-        _dense_backward_one(df6, g + L.ow, g + L.ob, dout, f6, w + L.ow, 84, 10, False)
-    _activate_backward(df6, f6, N_F6, paper)
-    _dense_backward_one(dc5, g + L.f6w, g + L.f6b, df6, c5, w + L.f6w, 120, 84, False)
-    _activate_backward(dc5, c5, N_C5, paper)
-    _dense_backward_one(ds4, g + L.c5w, g + L.c5b, dc5, s4, w + L.c5w, 400, 120, False)
-    _pool_backward(dc3, ds4, c3, s4, g, w, L.s4c, L.s4b, 16, 10, paper)
-    _activate_backward(dc3, c3, N_C3, paper)
-    _conv_backward_one(ds2, g + L.c3w, g + L.c3b, wide, dc3, s2, w + L.c3w, table, 6, 14, 14, 16, 5, 5, False)
-    _pool_backward(dc1, ds2, c1, s2, g, w, L.s2c, L.s2b, 6, 28, paper)
-    _activate_backward(dc1, c1, N_C1, paper)
-    _conv_backward_one(NULL, g + L.c1w, g + L.c1b, wide, dc1, x, w + L.c1w, ones, 1, 32, 32, 6, 5, 5, False)
+    _loss_backward_one(a + G + OUT, out, label, 10, kind, map_j, scale)
+    _backward(g, a, w, x, table, centers, L, paper)
     return loss
 
 
@@ -188,11 +197,12 @@ cdef inline void _update(floating* w, floating* v, floating* g, const floating* 
     if v == NULL:
         for p in range(lo, hi):
             w[p] -= step[p] * (g[p] + decay * w[p])
+            g[p] = 0
     else:
         for p in range(lo, hi):
             v[p] = momentum * v[p] + (g[p] + decay * w[p])
             w[p] -= step[p] * v[p]
-    memset(g + lo, 0, (hi - lo) * sizeof(floating))
+            g[p] = 0
 
 
 cdef object _segments(const Layout* L, const unsigned char[:, ::1] table):
@@ -227,12 +237,11 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     dtype = np.float32 if floating is float else np.float64
     if M == 0:
         return
-    if batch_size == 1:
-        n_threads = 1
+    n_threads = min(n_threads, batch_size)     # batch size 1: serial, no OpenMP region
     cdef const int64_t[:, ::1] segments = _segments(&L, table)
     cdef floating[:, ::1] rows = np.zeros((n_threads, L.size), dtype)    # per-thread gradients
     cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
-    cdef floating[:, ::1] work = np.empty((n_threads, 2 * N_ACT + N_WIDE), dtype)
+    cdef floating[:, ::1] work = np.empty((n_threads, WORK), dtype)
     with nogil:
         for b in range((M + batch_size - 1) // batch_size):
             start = b * batch_size

@@ -1,0 +1,208 @@
+"""The fused training kernel (ops.train_steps) against the per-layer Python path, determinism, argument
+checks, the C3 connection table, the parameter layout, and the float32 squash it shares with the
+per-layer kernels."""
+import numpy as np
+import pytest
+
+from lenet_fast import LeNet5, _train, ops
+from lenet_fast._testing import assert_close
+from lenet_fast.constants import C3_TABLE, SQUASH_A, SQUASH_S
+
+CONFIGS = [("paper", "mse"), ("paper", "map"), ("modern", "cross_entropy")]
+
+
+def _data(rng, n, dtype):
+    return rng.uniform(-0.1, 1.175, size=(n, 1, 32, 32)).astype(dtype), rng.integers(0, 10, size=n)
+
+
+def _setup(rng, variant, criterion, dtype, n_threads=2, n=5, m=7):
+    """A model, data, a presentation order (with repeats) and random per-parameter step sizes."""
+    net = LeNet5(variant, dtype=dtype, criterion=criterion, map_j=0.5, seed=4, n_threads=n_threads)
+    x, y = _data(rng, n, dtype)
+    order = rng.integers(0, n, size=m)
+    step = (rng.uniform(0.5, 1.5, size=net._flat.size) * (0.01 if variant == "paper" else 0.05)).astype(dtype)
+    return net, x, y, order, step
+
+
+def _unconnected():
+    """Mask of the paper's flat parameters that are C3 weights outside Table I."""
+    layout = _train.layout(True)
+    mask = np.zeros(layout["size"], dtype=bool)
+    mask[layout["c3w"]:layout["c3w"] + 2400] = np.repeat(C3_TABLE.T.reshape(-1) == 0, 25)
+    return mask
+
+
+def _python_steps(net, x, y, order, step, batch_size, momentum, weight_decay, velocity):
+    """The same training steps through the per-layer kernels and NumPy."""
+    losses, predictions = [], []
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        scores = net._forward(x[idx])["output"]
+        losses.append(net._loss_terms(scores, y[idx])[0])
+        predictions.append(net._decide(scores))
+        net._compute_gradients(x[idx], y[idx])
+        g = net._grad_flat + weight_decay * net._flat
+        if momentum:
+            velocity[...] = momentum * velocity + g
+            g = velocity
+        net._flat -= step * g
+    return np.concatenate(losses), np.concatenate(predictions)
+
+
+def _kernel_steps(net, x, y, order, step, batch_size, momentum=0.0, weight_decay=0.0, velocity=None,
+                  n_threads=None, **buffers):
+    """The same steps in one compiled call (buffers: losses=, predictions=)."""
+    return ops.train_steps(net._flat, x, y, order, step, variant=net.variant, criterion=net.criterion,
+                           map_j=net.map_j, table=net._table, centers=net._centers, batch_size=batch_size,
+                           momentum=momentum, weight_decay=weight_decay, velocity=velocity,
+                           n_threads=net.n_threads if n_threads is None else n_threads, **buffers)
+
+
+@pytest.mark.parametrize("variant,criterion", CONFIGS)
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.0, 1e-3), (0.9, 0.0), (0.9, 1e-3)])
+def test_matches_the_python_path(variant, criterion, batch_size, momentum, weight_decay, rng):
+    net, x, y, order, step = _setup(rng, variant, criterion, np.float64)
+    ref = LeNet5(variant, dtype="float64", criterion=criterion, map_j=0.5, seed=4, n_threads=2)
+    v = np.full_like(net._flat, 0.01)
+    if variant == "paper":          # zero where C3 is unconnected, like the weights
+        v[_unconnected()] = 0
+    ref_v = v.copy()
+    losses, predictions = _kernel_steps(net, x, y, order, step, batch_size, momentum, weight_decay,
+                                        v if momentum else None)
+    ref_losses, ref_predictions = _python_steps(ref, x, y, order, step, batch_size, momentum, weight_decay, ref_v)
+    assert losses.dtype == np.float64 and predictions.dtype == np.int64
+    np.testing.assert_array_equal(predictions, ref_predictions)
+    assert_close(losses, ref_losses, np.float64, "losses")
+    assert_close(net._flat, ref._flat, np.float64, "params")
+    if momentum:
+        assert_close(v, ref_v, np.float64, "velocity")
+    assert not np.array_equal(net._flat, LeNet5(variant, dtype="float64", seed=4)._flat)
+
+
+@pytest.mark.parametrize("variant,criterion", CONFIGS)
+def test_float32_follows_the_python_path(variant, criterion, rng):
+    net, x, y, order, step = _setup(rng, variant, criterion, np.float32)
+    ref = LeNet5(variant, dtype="float32", criterion=criterion, map_j=0.5, seed=4, n_threads=2)
+    v, ref_v = np.zeros_like(net._flat), np.zeros_like(net._flat)
+    losses, _ = _kernel_steps(net, x, y, order, step, 3, 0.9, 1e-3, v)
+    ref_losses, _ = _python_steps(ref, x, y, order, step, 3, 0.9, 1e-3, ref_v)
+    assert net._flat.dtype == np.float32
+    assert_close(losses, ref_losses, np.float32, "losses")
+    assert_close(net._flat, ref._flat, np.float32, "params")
+    assert_close(v, ref_v, np.float32, "velocity")
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_bit_identical_from_the_same_state(batch_size, n_threads, rng):
+    net, x, y, order, step = _setup(rng, "paper", "mse", np.float32, m=11)
+    start = net._flat.copy()
+    runs = []
+    for _ in range(2):
+        net._flat[...] = start
+        v = np.zeros_like(start)
+        losses, predictions = _kernel_steps(net, x, y, order, step, batch_size, 0.9, 1e-3, v, n_threads=n_threads)
+        runs.append((net._flat.copy(), v, losses, predictions))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_size_one_does_not_depend_on_threads(rng):
+    net, x, y, order, step = _setup(rng, "modern", "cross_entropy", np.float32, m=9)
+    start = net._flat.copy()
+    results = []
+    for n_threads in (1, 2):
+        net._flat[...] = start
+        results.append((*_kernel_steps(net, x, y, order, step, 1, n_threads=n_threads), net._flat.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unconnected_c3_weights_stay_zero(rng):
+    net, x, y, order, step = _setup(rng, "paper", "map", np.float64, m=12)
+    unconnected = _unconnected()
+    assert np.all(net._flat[unconnected] == 0)
+    v = np.zeros_like(net._flat)
+    v[unconnected] = 1.0            # left untouched, so not even a stray velocity moves those weights
+    before = net._flat.copy()
+    _kernel_steps(net, x, y, order, step, 4, 0.9, 1e-2, v)
+    assert np.all(net._flat[unconnected] == 0) and np.all(v[unconnected] == 1.0)
+    assert np.all(net._flat[~unconnected] != before[~unconnected])
+
+
+def test_layout_is_the_models(rng):
+    for variant in ("paper", "modern"):
+        net = LeNet5(variant)
+        layout = _train.layout(variant == "paper")
+        assert layout["size"] == net._flat.size
+        offsets = {name: offset for name, _, offset in net._layout()}
+        names = {"c1.weight": "c1w", "c1.bias": "c1b", "s2.coef": "s2c", "s2.bias": "s2b", "c3.weight": "c3w",
+                 "c3.bias": "c3b", "s4.coef": "s4c", "s4.bias": "s4b", "c5.weight": "c5w", "c5.bias": "c5b",
+                 "f6.weight": "f6w", "f6.bias": "f6b", "output.weight": "ow", "output.bias": "ob"}
+        assert {names[name]: offset for name, offset in offsets.items()} == {
+            k: v for k, v in layout.items() if k != "size"}
+
+
+def test_outputs_and_empty_order(rng):
+    net, x, y, order, step = _setup(rng, "paper", "mse", np.float32)
+    losses, predictions = np.empty(len(order)), np.empty(len(order), np.int64)
+    out = _kernel_steps(net, x, y, order, step, 2, losses=losses, predictions=predictions)
+    assert out[0] is losses and out[1] is predictions
+    assert np.all(np.isfinite(losses)) and np.all((predictions >= 0) & (predictions < 10))
+    before = net._flat.copy()
+    losses, predictions = _kernel_steps(net, x, y, np.array([], np.int64), step, 1)
+    assert losses.shape == predictions.shape == (0,)
+    np.testing.assert_array_equal(net._flat, before)
+
+
+BAD_ARGUMENTS = [
+    (dict(x="float64"), TypeError, "x has dtype float64"),
+    (dict(step="float64"), TypeError, "step has dtype float64"),
+    (dict(params="short"), ValueError, "params must be"),
+    (dict(order=[0, 5]), ValueError, "order must lie in 0..4"),
+    (dict(order=[-1]), ValueError, "order must lie"),
+    (dict(labels=[0, 1, 2, 3, 10]), ValueError, "labels must lie in 0..9"),
+    (dict(labels=[0, 1]), ValueError, "labels must be a 1-D array of 5"),
+    (dict(momentum=0.9), ValueError, "velocity .* is required"),
+    (dict(momentum=0.9, velocity="short"), ValueError, "velocity must be"),
+    (dict(batch_size=0), ValueError, "batch_size must be an int >= 1"),
+    (dict(batch_size=2.0), ValueError, "batch_size must be an int >= 1"),
+    (dict(momentum=-0.5), ValueError, "momentum must be"),
+    (dict(weight_decay=np.nan), ValueError, "weight_decay must be"),
+    (dict(criterion="cross_entropy"), ValueError, "criterion must be one of"),
+    (dict(variant="lenet1"), ValueError, "variant must be one of"),
+    (dict(centers=None), ValueError, "centers"),
+    (dict(losses="float32"), ValueError, "losses must be"),
+]
+
+
+@pytest.mark.parametrize("bad,error,message", BAD_ARGUMENTS)
+def test_bad_arguments_are_named(bad, error, message, rng):
+    net, x, y, _, step = _setup(rng, "paper", "mse", np.float32)
+    before = net._flat.copy()
+    args = dict(params=net._flat, x=x, labels=y, order=np.arange(5), step=step, variant="paper", criterion="mse",
+                table=C3_TABLE, centers=net._centers)
+    for name, value in bad.items():
+        if value == "float64":
+            value = args[name].astype(np.float64)
+        elif value == "short":
+            value = np.zeros(100, np.float32)
+        elif value == "float32":
+            value = np.zeros(5, np.float32)
+        args[name] = value
+    with pytest.raises(error, match=message):
+        ops.train_steps(args.pop("params"), args.pop("x"), args.pop("labels"), args.pop("order"), args.pop("step"),
+                        **args)
+    np.testing.assert_array_equal(net._flat, before)
+
+
+def test_float32_squash_is_correctly_rounded():
+    """The float32 squash (shared by the per-layer and the fused kernels) computes tanh itself."""
+    a = np.concatenate([np.linspace(-20, 20, 400_001), [0.0, -0.0, 1e-30, -1e-45, 3e38, np.inf, -np.inf, np.nan]])
+    a = a.astype(np.float32)
+    y = ops.squash_forward(a, n_threads=1)
+    tanh = np.tanh((np.float32(SQUASH_S) * a).astype(np.float64)).astype(np.float32)   # correctly rounded
+    ref = np.float32(SQUASH_A) * tanh
+    np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(ref))
