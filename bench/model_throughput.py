@@ -2,8 +2,10 @@
 
     python bench/model_throughput.py [--rounds 7]
 
-Cases: a gradient step (forward + loss + backward) at batch 1 and 64, inference at batch 1024, each at
-1 and 2 threads; every round runs each case once, so machine noise spreads over all of them.
+Cases: training (the fused compiled steps the Trainer runs: forward, loss, backward and update, 1,024
+samples per call) at batch 1 and 64; a layer-by-layer gradient step (LeNet5.gradients) at batch 1 and
+64; inference at batch 1024; each at 1 and 2 threads. Every round runs each case once, so machine noise
+spreads over all of them.
 """
 import argparse
 import statistics
@@ -22,6 +24,13 @@ def main():
     cases = []
     for n_threads in (1, 2):
         net = LeNet5(n_threads=n_threads)
+        images = rng.uniform(-0.1, 1.175, (1024, 1, 32, 32)).astype(np.float32)
+        labels = rng.integers(0, 10, 1024)
+        step = np.full(net._flat.size, 1e-4, dtype=np.float32)
+        for batch in (1, 64):
+            run = (lambda net=net, batch=batch, images=images, labels=labels, step=step:
+                   net._train_steps(images, labels, np.arange(1024), step, batch))
+            cases.append((("training", batch, n_threads), run, 1024))
         for batch, kind in ((1, "gradient step"), (64, "gradient step"), (1024, "inference")):
             x = rng.uniform(-0.1, 1.175, (batch, 1, 32, 32)).astype(np.float32)
             y = rng.integers(0, 10, batch)
