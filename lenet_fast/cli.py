@@ -256,6 +256,9 @@ def main(argv=None):
     except (UserError, OSError, ValueError, TypeError) as exc:
         print(f"lenet-fast: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:        # outside training (which handles it itself): nothing to save
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":   # pragma: no cover
