@@ -323,20 +323,25 @@ class Trainer:
         self._epoch_start = self.net._flat.copy()
 
     def _run_chunk(self, order):
+        tick = time.perf_counter()
         start = self.position
         indices = order[start:start + self.chunk]
         x = self.input_of(indices)
         if self.distortions is not None:
             x = self.distortions.apply(x, self._rng(3, self.epoch, start // self.chunk),
                                        out=x, n_threads=self.net.n_threads)
-        tick = time.perf_counter()
         losses, predictions = self.net._train_steps(
             x, self._y[indices], np.arange(len(indices)), self._step, self.batch_size,
             self.optimizer.momentum, self.optimizer.weight_decay, self._velocity)
         seconds = time.perf_counter() - tick
         loss_sum = float(losses.sum(dtype=np.float64))
         if not (math.isfinite(loss_sum) and np.isfinite(self.net._flat).all()):
+            # back to the start of the pass, so that a later fit() redoes it from a consistent state
             self.net._flat[...] = self._epoch_start
+            self.position, self._step = 0, None
+            self._partial = {"loss_sum": 0.0, "errors": 0, "seconds": 0.0}
+            if self._velocity is not None:
+                self._velocity[...] = 0
             where = f"the last good checkpoint is {self.checkpoint}" if self.checkpoint else "no checkpoint was kept"
             raise TrainingDivergedError(
                 f"training diverged in pass {self.epoch + 1} (samples {start}..{start + len(indices) - 1}): "

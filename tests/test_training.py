@@ -202,6 +202,7 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_state(tmp_p
         trainer.fit(x, y)
     assert np.array_equal(net._flat, before)
     assert not ckpt.exists()
+    assert (trainer.epoch, trainer.position) == (0, 0)        # a later fit() redoes the pass
 
 
 def test_checkpoint_files_are_validated(tmp_path, rng):
