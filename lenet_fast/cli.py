@@ -174,6 +174,18 @@ def _config(args):
     return 0
 
 
+def _bench(args):
+    from . import bench
+    threads = bench.parse_threads(args.threads)
+    if args.repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
+    report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, use_torch=not args.no_torch)
+    if args.json:
+        bench.write_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _threads(text):
     value = int(text)
     if value == 0:
@@ -243,6 +255,18 @@ def build_parser():
     summary.set_defaults(run=_summary)
     config = commands.add_parser("config", help="print version, OpenMP, threads, SIMD and build flags")
     config.set_defaults(run=_config)
+
+    bench = commands.add_parser("bench", help="throughput and latency against PyTorch (CPU), same run",
+                                description="Training and inference throughput and single-image latency of "
+                                            "lenet_fast and, when importable, PyTorch (CPU) on the same work, "
+                                            "interleaved; medians of repetitions.")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per case (default 5)")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes and at most 2 repetitions (for tests)")
+    bench.add_argument("--threads", default="1,2", metavar="LIST",
+                       help="comma-separated thread counts to measure (default 1,2)")
+    bench.add_argument("--no-torch", action="store_true", help="measure lenet_fast alone")
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    bench.set_defaults(run=_bench)
     return parser
 
 
