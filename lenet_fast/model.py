@@ -8,12 +8,11 @@ import numpy as np
 
 from . import ops
 from ._config import effective_n_threads
-from .constants import C3_TABLE, RBF_CENTERS
+from .constants import C3_TABLE, CRITERIA, RBF_CENTERS
 from .preprocessing import preprocess
 
 VARIANTS = ("paper", "modern")
 DTYPES = ("float32", "float64")
-CRITERIA = {"paper": ("mse", "map"), "modern": ("cross_entropy",)}
 
 
 def _layer_specs(variant):

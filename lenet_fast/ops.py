@@ -354,7 +354,7 @@ def affine_warp(x, matrices, *, background=INPUT_BACKGROUND, out=None, n_threads
 
 from . import _train  # noqa: E402  (kept with its one caller)
 
-_CRITERIA = {"paper": ("mse", "map"), "modern": ("cross_entropy",)}
+from .constants import CRITERIA as _CRITERIA  # noqa: E402
 
 
 def _integers(a, name, n, high):
