@@ -326,11 +326,10 @@ class LeNet5:
     def _decide(self, scores):
         return (scores.argmin(axis=1) if self.variant == "paper" else scores.argmax(axis=1)).astype(np.int64)
 
-    def _scores(self, x, chunk=1024):
-        """Outputs of a validated batch, computed `chunk` samples at a time to bound memory."""
-        if len(x) <= chunk:
-            return self._forward(x)["output"]
-        return np.concatenate([self._forward(x[i:i + chunk])["output"] for i in range(0, len(x), chunk)])
+    def _scores(self, x):
+        """Outputs of a validated batch: the fused forward kernel (the same layer code as _forward)."""
+        return ops.network_forward(self._flat, x, variant=self.variant, table=self._table,
+                                   centers=self._centers, n_threads=effective_n_threads(self.n_threads))
 
     def evaluate(self, x, y):
         """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).

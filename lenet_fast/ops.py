@@ -378,6 +378,42 @@ def _nonnegative(value, name, positive=False):
     return float(value)
 
 
+def _network_args(params, variant, table, centers):
+    """(paper, params, table, centers) checked for the whole-network kernels."""
+    if variant not in _CRITERIA:
+        raise ValueError(f"variant must be one of {tuple(_CRITERIA)}, got {variant!r}")
+    paper = variant == "paper"
+    if not isinstance(params, np.ndarray):
+        raise TypeError(f"params must be the model's flat parameter ndarray, got {type(params).__name__}")
+    dtype = _dtype_of(params, "params")
+    size = _train.layout(paper)["size"]
+    if params.shape != (size,) or not params.flags.c_contiguous:
+        raise ValueError(f"params must be a C-contiguous array of shape ({size},) (the {variant} layout), "
+                         f"got shape {params.shape}")
+    table = _table(table, 6, 16)
+    if paper:
+        if centers is None:
+            raise ValueError("centers (10, 84) are required for the paper variant")
+        centers = _input(centers, "centers", dtype, 2)
+        _check_shape(centers, "centers", (10, 84))
+    else:
+        centers = np.empty((0, 84), dtype)
+    return paper, params, table, centers
+
+
+def network_forward(params, x, *, variant, table, centers=None, out=None, n_threads=None):
+    """The whole network's output for x (N, 1, 32, 32) in one compiled call: (N, 10) RBF penalties
+    (paper) or logits (modern). params: the model's flat parameter array (layout ``_train.layout``).
+    Each sample runs through all layers in a per-thread work row, so nothing of size N is allocated
+    but `out`."""
+    paper, params, table, centers = _network_args(params, variant, table, centers)
+    x = _input(x, "x", params.dtype, 4)
+    _check_shape(x, "x", (len(x), 1, 32, 32))
+    out = _output_buffer(out, "out", (len(x), 10), params.dtype)
+    _train.network_forward(params, x, out, table, centers, paper, _threads(n_threads))
+    return out
+
+
 def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0, table, centers=None,
                 batch_size=1, momentum=0.0, weight_decay=0.0, velocity=None, losses=None, predictions=None,
                 n_threads=None):
@@ -393,32 +429,19 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
     from its forward pass before its batch's update. batch_size 1 runs on one thread; larger batches
     spread their samples over `n_threads` (bit-identical results for a given thread count).
     """
-    if variant not in _CRITERIA:
-        raise ValueError(f"variant must be one of {tuple(_CRITERIA)}, got {variant!r}")
-    if criterion not in _CRITERIA[variant]:
+    if variant in _CRITERIA and criterion not in _CRITERIA[variant]:
         raise ValueError(f"criterion must be one of {_CRITERIA[variant]} for the {variant} variant, got {criterion!r}")
-    paper = variant == "paper"
-    if not isinstance(params, np.ndarray):
-        raise TypeError(f"params must be the model's flat parameter ndarray, got {type(params).__name__}")
-    dtype = _dtype_of(params, "params")
-    size = _train.layout(paper)["size"]
-    if params.shape != (size,) or not (params.flags.c_contiguous and params.flags.writeable):
-        raise ValueError(f"params must be a writeable C-contiguous array of shape ({size},) (the {variant} "
-                         f"layout), got shape {params.shape}")
+    paper, params, table, centers = _network_args(params, variant, table, centers)
+    if not params.flags.writeable:
+        raise ValueError("params must be writeable: the training steps update it in place")
+    dtype = params.dtype
+    size = params.size
     x = _input(x, "x", dtype, 4)
     _check_shape(x, "x", (len(x), 1, 32, 32))
     labels = _integers(labels, "labels", len(x), 10)
     order = _integers(order, "order", None, len(x))
     step = _input(step, "step", dtype, 1)
     _check_shape(step, "step", (size,))
-    table = _table(table, 6, 16)
-    if paper:
-        if centers is None:
-            raise ValueError("centers (10, 84) are required for the paper variant")
-        centers = _input(centers, "centers", dtype, 2)
-        _check_shape(centers, "centers", (10, 84))
-    else:
-        centers = np.empty((0, 84), dtype)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     map_j = _nonnegative(map_j, "map_j", positive=True)

@@ -197,6 +197,54 @@ def test_bad_arguments_are_named(bad, error, message, rng):
     np.testing.assert_array_equal(net._flat, before)
 
 
+# --- the fused forward pass (inference) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_network_forward_matches_the_layer_path(variant, dtype, n_threads, n, rng):
+    net = LeNet5(variant, dtype=dtype, seed=3)
+    net._flat[:] += rng.normal(0, 0.05, net._flat.size).astype(dtype) * (net._flat != 0)
+    x, _ = _data(rng, n, dtype)
+    out = ops.network_forward(net._flat, x, variant=variant, table=net._table, centers=net._centers,
+                              n_threads=n_threads)
+    assert out.shape == (n, 10) and out.dtype == dtype
+    if n:       # the same layer code as the per-layer kernels: the same bits
+        np.testing.assert_array_equal(out, net._forward(x)["output"])
+
+
+def test_network_forward_threads_agree_and_out_is_filled(rng):
+    net = LeNet5(seed=2)
+    x, _ = _data(rng, 9, np.float32)
+    out = np.full((9, 10), np.nan, np.float32)
+    assert ops.network_forward(net._flat, x, variant="paper", table=net._table, centers=net._centers,
+                               out=out, n_threads=2) is out
+    one = ops.network_forward(net._flat, x, variant="paper", table=net._table, centers=net._centers, n_threads=1)
+    np.testing.assert_array_equal(out, one)
+
+
+@pytest.mark.parametrize("bad,error,message", [
+    (dict(x="float64"), TypeError, "x has dtype float64"),
+    (dict(x="3d"), ValueError, "x must have 4 dimensions"),
+    (dict(params="short"), ValueError, "params must be"),
+    (dict(out="float32"), ValueError, "out must be"),
+    (dict(centers=None), ValueError, "centers"),
+    (dict(variant="lenet1"), ValueError, "variant must be one of"),
+])
+def test_network_forward_bad_arguments_are_named(bad, error, message, rng):
+    net = LeNet5()
+    x, _ = _data(rng, 5, np.float32)
+    args = dict(params=net._flat, x=x, variant="paper", table=C3_TABLE, centers=net._centers)
+    for name, value in bad.items():
+        value = {"float64": x.astype(np.float64), "3d": x[:, 0], "short": np.zeros(100, np.float32),
+                 "float32": np.zeros(5, np.float32)}.get(value, value) if isinstance(value, str) and \
+            name != "variant" else value
+        args[name] = value
+    with pytest.raises(error, match=message):
+        ops.network_forward(args.pop("params"), args.pop("x"), **args)
+
+
 def test_float32_squash_is_correctly_rounded():
     """The float32 squash (shared by the per-layer and the fused kernels) computes tanh itself."""
     a = np.concatenate([np.linspace(-20, 20, 400_001), [0.0, -0.0, 1e-30, -1e-45, 3e38, np.inf, -np.inf, np.nan]])

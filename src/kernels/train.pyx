@@ -18,7 +18,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from _common cimport add_thread_rows
 from _layers cimport (_conv_backward_one, _conv_forward_one, _dense_backward_one,
@@ -265,3 +265,31 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 for t in range(n_threads):
                     memset(&rows[t, segments[s, 0]], 0, (segments[s, 1] - segments[s, 0]) * sizeof(floating))
                 _update(&params[0], v, &total[0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
+
+
+def network_forward(const floating[::1] params,           # IN  (P,) the flat parameters
+                    const floating[:, :, :, ::1] x,       # IN  (N, 1, 32, 32)
+                    floating[:, ::1] out,                 # OUT (N, 10) penalties (paper) or logits
+                    const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
+                    const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
+                    bint paper, int n_threads):
+    """The whole forward pass, one sample at a time in a thread's work row (which stays in cache)."""
+    cdef Layout L = _layout(paper)
+    cdef Py_ssize_t N = x.shape[0], n
+    cdef int tid
+    cdef const floating* c = &centers[0, 0] if paper else NULL
+    dtype = np.float32 if floating is float else np.float64
+    if N == 0:
+        return
+    n_threads = min(n_threads, N)      # one sample: no OpenMP region
+    cdef floating[:, ::1] work = np.empty((n_threads, WORK), dtype)
+    with nogil:
+        if n_threads == 1:
+            for n in range(N):
+                _forward(&work[0, 0], &params[0], &x[n, 0, 0, 0], &table[0, 0], c, &L, paper)
+                memcpy(&out[n, 0], &work[0, OUT], 10 * sizeof(floating))
+        else:
+            for n in prange(N, schedule="static", num_threads=n_threads):
+                tid = threadid()
+                _forward(&work[tid, 0], &params[0], &x[n, 0, 0, 0], &table[0, 0], c, &L, paper)
+                memcpy(&out[n, 0], &work[tid, OUT], 10 * sizeof(floating))
