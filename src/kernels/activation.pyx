@@ -4,7 +4,7 @@ Design: flat 1-D views; forward may run in place (out is a); backward needs only
 squash' = (S / A)(A^2 - y^2), relu' = [y > 0]. Backward overwrites ``da`` (it may alias ``dy``).
 With ``squared=True`` backward multiplies by f'^2: the SDLM second-derivative pass (Eq. 27).
 The elementwise functions are in ``_layers.pxd`` (shared with the fused training kernel); float32 tanh
-is computed there, correctly rounded and vectorisable, instead of by the C library's tanhf.
+is computed there (a rational fit within 6 ulp, vectorisable) instead of by the C library's tanhf.
 """
 from cython cimport floating
 from cython.parallel cimport prange
