@@ -256,10 +256,12 @@ def build_parser():
     config = commands.add_parser("config", help="print version, OpenMP, threads, SIMD and build flags")
     config.set_defaults(run=_config)
 
-    bench = commands.add_parser("bench", help="throughput and latency against PyTorch (CPU), same run",
-                                description="Training and inference throughput and single-image latency of "
-                                            "lenet_fast and, when importable, PyTorch (CPU) on the same work, "
-                                            "interleaved; medians of repetitions.")
+    bench = commands.add_parser("bench", help="speed and memory against PyTorch (CPU), same run",
+                                description="Training and inference throughput, single-image latency, the "
+                                            "fraction of this CPU's FMA peak, and the peak memory of a "
+                                            "60,000-image training epoch, of lenet_fast and, when importable, "
+                                            "PyTorch (CPU) on the same work, interleaved; medians of "
+                                            "repetitions.")
     bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per case (default 5)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes and at most 2 repetitions (for tests)")
     bench.add_argument("--threads", default="1,2", metavar="LIST",

@@ -356,6 +356,12 @@ from . import _train  # noqa: E402  (kept with its one caller)
 
 from .constants import CRITERIA as _CRITERIA  # noqa: E402
 
+_PARAMS_SIZE = {paper: _train.layout(paper)["size"] for paper in (True, False)}
+# the float32 and float64 specialisations, picked by dtype here: Cython's own dispatch, which inspects
+# every argument's buffer, adds microseconds to each call, which shows in single-image latency
+_NETWORK_FORWARD = {np.dtype(np.float32): _train.network_forward["float"],
+                    np.dtype(np.float64): _train.network_forward["double"]}
+
 
 def _integers(a, name, n, high):
     """`a` as n int64 values in 0..high-1 (any integer dtype; n=None: any length)."""
@@ -386,7 +392,7 @@ def _network_args(params, variant, table, centers):
     if not isinstance(params, np.ndarray):
         raise TypeError(f"params must be the model's flat parameter ndarray, got {type(params).__name__}")
     dtype = _dtype_of(params, "params")
-    size = _train.layout(paper)["size"]
+    size = _PARAMS_SIZE[paper]
     if params.shape != (size,) or not params.flags.c_contiguous:
         raise ValueError(f"params must be a C-contiguous array of shape ({size},) (the {variant} layout), "
                          f"got shape {params.shape}")
@@ -410,7 +416,7 @@ def network_forward(params, x, *, variant, table, centers=None, out=None, n_thre
     x = _input(x, "x", params.dtype, 4)
     _check_shape(x, "x", (len(x), 1, 32, 32))
     out = _output_buffer(out, "out", (len(x), 10), params.dtype)
-    _train.network_forward(params, x, out, table, centers, paper, _threads(n_threads))
+    _NETWORK_FORWARD[params.dtype](params, x, out, table, centers, paper, _threads(n_threads))
     return out
 
 
