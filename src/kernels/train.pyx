@@ -1,4 +1,5 @@
-"""Fused training kernel: many LeNet-5 training steps (forward, loss, backward, update) in one call.
+"""Fused whole-network kernels: many LeNet-5 training steps (forward, loss, backward, update) in one call
+(``train_steps``), and the forward pass of a whole batch (``network_forward``, for inference).
 
 Design:
 - The layers are the shared per-sample helpers of ``_layers.pxd`` (the same code as the per-layer
