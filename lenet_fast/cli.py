@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from . import LeNet5, show_config
+from ._checks import finite_number
 from .model import DTYPES, VARIANTS
 
 
@@ -39,8 +40,7 @@ def _load_data(args):
 
 def _split(x, y, fraction, seed, what):
     """(x_rest, y_rest, x_held, y_held): a seeded random `fraction` held out."""
-    if not 0 <= fraction < 1:
-        raise UserError(f"--{what} must be in [0, 1), got {fraction}")
+    finite_number(f"--{what}", fraction, at_least=0, below=1)
     n_held = int(round(fraction * len(y)))
     if n_held == 0:
         return x, y, None, None

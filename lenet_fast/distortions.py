@@ -36,6 +36,7 @@ import operator
 import numpy as np
 
 from . import ops
+from ._checks import finite_number
 from .constants import INPUT_BACKGROUND
 
 
@@ -57,12 +58,6 @@ def affine_matrices(translate_x, translate_y, scale, squeeze, shear):
     m[..., 0, 2] = -(m[..., 0, 0] * tx + m[..., 0, 1] * ty)
     m[..., 1, 2] = -m[..., 1, 1] * ty
     return m
-
-
-def _number(name, value, low, high=math.inf):
-    if not (isinstance(value, numbers.Real) and low <= value <= high):
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 def _range(name, value):
@@ -91,11 +86,12 @@ class Distortions:
     keep_original: float = 0.1
 
     def __post_init__(self):
-        for name, value in [("translate", _number("translate", self.translate, 0.0)),
+        for name, value in [("translate", finite_number("translate", self.translate, at_least=0)),
                             ("scale", _range("scale", self.scale)),
                             ("squeeze", _range("squeeze", self.squeeze)),
-                            ("shear", _number("shear", self.shear, 0.0)),
-                            ("keep_original", _number("keep_original", self.keep_original, 0.0, 1.0))]:
+                            ("shear", finite_number("shear", self.shear, at_least=0)),
+                            ("keep_original", finite_number("keep_original", self.keep_original,
+                                                            at_least=0, at_most=1))]:
             object.__setattr__(self, name, value)
 
     def matrices(self, rng, n):

@@ -7,6 +7,7 @@ through ``lenet_fast.ops``; this module validates user input before any compiled
 import numpy as np
 
 from . import ops
+from ._checks import finite_number
 from ._config import effective_n_threads
 from .constants import C3_TABLE, CRITERIA, RBF_CENTERS
 from .preprocessing import preprocess
@@ -65,8 +66,7 @@ class LeNet5:
         if criterion not in CRITERIA[variant]:
             raise ValueError(f"criterion must be one of {CRITERIA[variant]} for the {variant} variant, "
                              f"got {criterion!r}")
-        if not (isinstance(map_j, (int, float, np.floating)) and np.isfinite(map_j) and map_j > 0):
-            raise ValueError(f"map_j must be a positive finite number, got {map_j!r}")
+        map_j = finite_number("map_j", map_j, above=0)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         effective_n_threads(n_threads)  # validates n_threads
@@ -74,7 +74,7 @@ class LeNet5:
         self.dtype = np.dtype(dtype)
         self.n_threads = n_threads
         self.criterion = criterion
-        self.map_j = float(map_j)
+        self.map_j = map_j
         self._layers = _layer_specs(variant)
         self._table = C3_TABLE if variant == "paper" else np.ones((6, 16), dtype=np.uint8)
         self._ones_c1 = np.ones((1, 6), dtype=np.uint8)

@@ -12,6 +12,7 @@ their callers and run without the GIL), allocates outputs that were not given, a
 import numpy as np
 
 from . import _activation, _conv, _dense, _output, _pool
+from ._checks import finite_number
 from ._config import effective_n_threads
 
 _FLOATS = (np.float32, np.float64)
@@ -337,16 +338,11 @@ def affine_warp(x, matrices, *, background=INPUT_BACKGROUND, out=None, n_threads
     _check_shape(matrices, "matrices", (x.shape[0], 2, 3))
     if not np.isfinite(matrices).all():
         raise ValueError("matrices must be finite (no NaN or inf)")
-    try:
-        finite = np.isfinite(float(background))
-    except (TypeError, ValueError):
-        finite = False
-    if not finite:
-        raise ValueError(f"background must be a finite number, got {background!r}")
+    background = finite_number("background", background)
     out = _output_buffer(out, "out", x.shape, dtype)
     if np.may_share_memory(out, x):
         raise ValueError("out must not overlap x (the warp reads x while writing out)")
-    _distort.affine_warp(out, x, matrices, float(background), _threads(n_threads))
+    _distort.affine_warp(out, x, matrices, background, _threads(n_threads))
     return out
 
 
@@ -374,14 +370,6 @@ def _integers(a, name, n, high):
     if a.size and (a.min() < 0 or a.max() >= high):
         raise ValueError(f"{name} must lie in 0..{high - 1}, got values {a.min()}..{a.max()}")
     return np.ascontiguousarray(a, dtype=np.int64)
-
-
-def _nonnegative(value, name, positive=False):
-    """`value` as a finite float >= 0 (> 0 if positive)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
 
 
 def _network_args(params, variant, table, centers):
@@ -450,9 +438,9 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
     _check_shape(step, "step", (size,))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    map_j = _nonnegative(map_j, "map_j", positive=True)
-    momentum = _nonnegative(momentum, "momentum")
-    weight_decay = _nonnegative(weight_decay, "weight_decay")
+    map_j = finite_number("map_j", map_j, above=0)
+    momentum = finite_number("momentum", momentum, at_least=0)
+    weight_decay = finite_number("weight_decay", weight_decay, at_least=0)
     if momentum > 0:
         if velocity is None:
             raise ValueError("velocity (the momentum buffer, shape of params) is required when momentum > 0")

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from ._checks import finite_number
 from .preprocessing import preprocess
 from .serialization import model_from, model_header, read_archive, write_archive
 
@@ -52,13 +53,13 @@ class SDLM:
     weight_decay = 0.0
 
     def __init__(self, learning_rate=2e-5, mu=0.02, hessian_samples=500):
-        _check_positive("mu", mu)
-        _check_positive("learning_rate", learning_rate)
+        mu = finite_number("mu", mu, above=0)
+        learning_rate = finite_number("learning_rate", learning_rate, above=0)
         if isinstance(hessian_samples, bool) or not isinstance(hessian_samples, (int, np.integer)) \
                 or hessian_samples < 1:
             raise ValueError(f"hessian_samples must be a positive int, got {hessian_samples!r}")
         self.learning_rate = learning_rate
-        self.mu = float(mu)
+        self.mu = mu
         self.hessian_samples = int(hessian_samples)
         self.h = None
 
@@ -97,17 +98,11 @@ class SGD:
     SCHEDULES = ("constant", "cosine", "step")
 
     def __init__(self, learning_rate=1e-3, momentum=0.9, weight_decay=0.0, schedule="constant"):
-        _check_positive("learning_rate", learning_rate)
-        for name, value in (("momentum", momentum), ("weight_decay", weight_decay)):
-            if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if momentum >= 1:
-            raise ValueError(f"momentum must be < 1, got {momentum!r}")
+        self.learning_rate = finite_number("learning_rate", learning_rate, above=0)
+        self.momentum = finite_number("momentum", momentum, at_least=0, below=1)
+        self.weight_decay = finite_number("weight_decay", weight_decay, at_least=0)
         if schedule not in self.SCHEDULES:
             raise ValueError(f"schedule must be one of {self.SCHEDULES}, got {schedule!r}")
-        self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
         self.schedule = schedule
 
     def rate(self, epoch, epochs):
@@ -149,12 +144,6 @@ def make_optimizer(optimizer, variant, learning_rate=None, momentum=None, weight
         return SDLM(**overrides)
     defaults = dict(MODERN_SGD) if variant == "modern" else {}
     return SGD(**{**defaults, **overrides})
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 class History:

@@ -126,7 +126,7 @@ def test_ctrl_c_exits_130_with_the_checkpoint_named(tmp_path, digits_dir, capsys
     (["train", "--data", "/nonexistent/dir"], "nonexistent"),
     (["train", "--resume", "/nonexistent/ckpt.npz"], "checkpoint file not found"),
     (["train", "--epochs", "0"], "epochs must be a positive int"),
-    (["train", "--val-split", "1.5"], "--val-split must be in"),
+    (["train", "--val-split", "1.5"], "--val-split must be a finite number in [0, 1), got 1.5"),
     (["evaluate", "/nonexistent/model.npz"], "model file not found"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, capsys):

@@ -218,6 +218,7 @@ def test_kept_samples_are_exact_copies(rng):
     ({"scale": (0.9, np.inf)}, "scale"), ({"squeeze": (0.9, 1.0, 1.1)}, "squeeze"),
     ({"squeeze": (-1, 1)}, "squeeze"), ({"shear": -0.1}, "shear"), ({"shear": None}, "shear"),
     ({"keep_original": 1.5}, "keep_original"), ({"keep_original": -0.1}, "keep_original"),
+    ({"translate": np.inf}, "translate"), ({"keep_original": True}, "keep_original"),
 ])
 def test_distortions_reject_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

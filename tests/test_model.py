@@ -206,7 +206,7 @@ def test_bad_label_errors(y, error, match, rng):
 @pytest.mark.parametrize("kwargs,match", [
     ({"variant": "lenet"}, "variant"), ({"dtype": "float16"}, "dtype"), ({"dtype": None}, "dtype"),
     ({"criterion": "cross_entropy"}, "criterion"), ({"variant": "modern", "criterion": "mse"}, "criterion"),
-    ({"map_j": -1.0}, "map_j"), ({"n_threads": 0}, "n_threads"),
+    ({"map_j": -1.0}, "map_j"), ({"map_j": True}, "map_j"), ({"n_threads": 0}, "n_threads"),
 ])
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
