@@ -8,6 +8,7 @@ Environment switches (all optional):
       serial. 0: build serial.
   LENET_FAST_CYTHON_DEBUG=1   turn Cython's bounds and wraparound checks back on.
 """
+import glob
 import json
 import os
 import subprocess
@@ -105,8 +106,10 @@ class BuildExt(build_ext):
 
 
 debug = os.environ.get("LENET_FAST_CYTHON_DEBUG", "0") == "1"
+# the shared Cython declarations and C headers: a change to any of them rebuilds every module
+shared_sources = sorted(glob.glob("src/kernels/*.pxd") + glob.glob("src/kernels/*.h"))
 extensions = [
-    Extension(f"lenet_fast._{name}", [f"src/kernels/{name}.pyx"],
+    Extension(f"lenet_fast._{name}", [f"src/kernels/{name}.pyx"], depends=shared_sources,
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")])
     for name in KERNELS
 ]

@@ -195,8 +195,8 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
                                     const floating* dout, const floating* x, const floating* w,
                                     const unsigned char* table, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw, bint squared) noexcept nogil:
-    # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten (dx NULL: not computed);
-    # dw (K, C, kh, kw), db (K,) accumulated; wide: _wide_size scratch
+    # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten; dw (K, C, kh, kw), db (K,) accumulated
+    # (dx or dw NULL: not computed); wide: _wide_size scratch
     cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = (Ho - 1) * W + Wo
     cdef Py_ssize_t k, c, i, j, y
     cdef floating acc[LANES]
@@ -217,7 +217,8 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
             if not table[c * K + k]:
                 continue
             for i in range(kh):
-                _row_taps_dweight(dw + ((k * C + c) * kh + i) * kw, map, x + (c * H + i) * W, L, kw, squared)
+                if dw != NULL:
+                    _row_taps_dweight(dw + ((k * C + c) * kh + i) * kw, map, x + (c * H + i) * W, L, kw, squared)
                 if dx == NULL:
                     continue
                 # dx[c] from row i on: dx[p] += sum_j w[j] map[p - j], map read as zero outside 0..L-1
