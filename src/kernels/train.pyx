@@ -22,8 +22,15 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from _common cimport add_thread_rows
-cdef extern from "c3_simd.h" nogil:
-    # C3 vectorised across its 16 output maps, on weights transposed to (6, 5, 5, 16) (see the header)
+cdef extern from "conv_simd.h" nogil:
+    # C1 vectorised along rows for its 6 maps at once; C3 across its 16 output maps, on weights
+    # transposed to (6, 5, 5, 16) (see the header)
+    void lenet_c1_forward_f(float* out, const float* x, const float* w, const float* b)
+    void lenet_c1_forward_d(double* out, const double* x, const double* w, const double* b)
+    void lenet_c1_backward_weights_f(float* lanes, const float* dout, const float* x)
+    void lenet_c1_backward_weights_d(double* lanes, const double* dout, const double* x)
+    void lenet_c1_fold_f(float* dw, float* db, float* lanes)
+    void lenet_c1_fold_d(double* dw, double* db, double* lanes)
     void lenet_c3_transpose_weights_f(float* wt, const float* w, const unsigned char* table)
     void lenet_c3_transpose_weights_d(double* wt, const double* w, const unsigned char* table)
     void lenet_c3_forward_f(float* out, const float* x, const float* wt, const float* b)
@@ -33,14 +40,14 @@ cdef extern from "c3_simd.h" nogil:
     void lenet_c3_fold_weights_f(float* dw, float* dwt, const unsigned char* table)
     void lenet_c3_fold_weights_d(double* dw, double* dwt, const unsigned char* table)
 
-from _layers cimport (_conv_backward_one, _conv_forward_one, _dense_backward_one,
+from _layers cimport (_conv_backward_one, _dense_backward_one,
                       _dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
                       _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
 
 # a work row: one sample's activations (C1 6x28x28, S2 6x14x14, C3 16x10x10, S4 16x5x5, C5 120, F6 84,
 # output 10), then their gradients in the same order (at G + the activation's offset), then the
-# convolutions' scratch (_wide_size, largest for C1), then C3's (its output gradient position-major)
+# scratch of C3's backward pass (_wide_size for dx, then its output gradient position-major)
 cdef enum:
     C1 = 0
     S2 = C1 + 4704
@@ -51,9 +58,13 @@ cdef enum:
     OUT = F6 + 84
     G = OUT + 10
     WIDE = 2 * G
-    C3_SCRATCH = WIDE + (32 - 5) * 32 + 32 + 2 * 5 - 1     # _wide_size(32, 32, 5, 5): C1, the largest
+    C3_SCRATCH = WIDE + (14 - 5) * 14 + 14 + 2 * 5 - 1      # _wide_size(14, 14, 5, 5)
     WORK = C3_SCRATCH + 1600
     C3_WEIGHTS = 2400       # C3's weights (16, 6, 5, 5), also transposed (6, 5, 5, 16)
+    # a thread's partial gradients, kept in the convolutions' own layouts over a batch (_fold_partial
+    # adds them to its gradient row): C3's weights transposed, then C1's 156 rows of 16 lanes
+    PART_C1 = C3_WEIGHTS
+    PARTIAL = PART_C1 + 156 * 16
     SEGMENT = 1024          # the longest piece of the parameter update (a thread's unit of work)
 
 
@@ -101,11 +112,14 @@ cdef inline void _c3_transpose_weights(floating* wt, const floating* w, const un
         lenet_c3_transpose_weights_d(wt, w, table)
 
 
-cdef inline void _c3_fold_weights(floating* dw, floating* dwt, const unsigned char* table) noexcept nogil:
+cdef inline void _fold_partial(floating* g, floating* part, const unsigned char* table, const Layout* L) noexcept nogil:
+    # the partial gradients into the gradient row g, and zeroed
     if floating is float:
-        lenet_c3_fold_weights_f(dw, dwt, table)
+        lenet_c3_fold_weights_f(g + L.c3w, part, table)
+        lenet_c1_fold_f(g + L.c1w, g + L.c1b, part + PART_C1)
     else:
-        lenet_c3_fold_weights_d(dw, dwt, table)
+        lenet_c3_fold_weights_d(g + L.c3w, part, table)
+        lenet_c1_fold_d(g + L.c1w, g + L.c1b, part + PART_C1)
 
 
 # _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
@@ -156,9 +170,10 @@ cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x,
 cdef void _forward(floating* a, const floating* w, const floating* x, const floating* c3wt,
                    const floating* centers, const Layout* L, bint paper) noexcept nogil:
     # the activations of one sample x (1x32x32) into the work row a; c3wt: C3's weights transposed
-    cdef unsigned char ones[6]
-    memset(ones, 1, 6)
-    _conv_forward_one(a + C1, a + WIDE, x, w + L.c1w, w + L.c1b, ones, 1, 32, 32, 6, 5, 5)
+    if floating is float:
+        lenet_c1_forward_f(a + C1, x, w + L.c1w, w + L.c1b)
+    else:
+        lenet_c1_forward_d(a + C1, x, w + L.c1w, w + L.c1b)
     _activate(a + C1, S2 - C1, paper)
     _pool_forward(a + S2, a + C1, w, L.s2c, L.s2b, 6, 28, paper)
     if floating is float:
@@ -177,13 +192,11 @@ cdef void _forward(floating* a, const floating* w, const floating* x, const floa
         _dense_forward_one(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10)
 
 
-cdef void _backward(floating* g, floating* c3g, floating* a, const floating* w, const floating* x,
+cdef void _backward(floating* g, floating* part, floating* a, const floating* w, const floating* x,
                     const unsigned char* table, const floating* centers, const Layout* L, bint paper) noexcept nogil:
     # from the output gradient at a + G + OUT back to C1, adding the parameter gradients into g, but
-    # C3's weight gradient transposed into c3g (6, 5, 5, 16)
+    # those of C3's weights and of C1 into the partial gradients part
     cdef floating* d = a + G
-    cdef unsigned char ones[6]
-    memset(ones, 1, 6)
     if paper:
         _rbf_backward_one(d + F6, d + OUT, a + F6, centers, 84, 10)
     else:
@@ -195,23 +208,25 @@ cdef void _backward(floating* g, floating* c3g, floating* a, const floating* w, 
     _pool_backward(d + C3, d + S4, a + C3, a + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
     _activate_backward(d + C3, a + C3, S4 - C3, paper)
     if floating is float:
-        lenet_c3_backward_weights_f(c3g, d + C3, a + S2, a + C3_SCRATCH)
+        lenet_c3_backward_weights_f(part, d + C3, a + S2, a + C3_SCRATCH)
     else:
-        lenet_c3_backward_weights_d(c3g, d + C3, a + S2, a + C3_SCRATCH)
+        lenet_c3_backward_weights_d(part, d + C3, a + S2, a + C3_SCRATCH)
     _conv_backward_one(d + S2, NULL, g + L.c3b, a + WIDE, d + C3, a + S2, w + L.c3w, table,
                        6, 14, 14, 16, 5, 5, False)
     _pool_backward(d + C1, d + S2, a + C1, a + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
     _activate_backward(d + C1, a + C1, S2 - C1, paper)
-    _conv_backward_one(NULL, g + L.c1w, g + L.c1b, a + WIDE, d + C1, x, w + L.c1w, ones, 1, 32, 32, 6, 5, 5,
-                       False)
+    if floating is float:
+        lenet_c1_backward_weights_f(part + PART_C1, d + C1, x)
+    else:
+        lenet_c1_backward_weights_d(part + PART_C1, d + C1, x)
 
 
-cdef double _sample_step(floating* g, floating* c3g, floating* a, const floating* w, const floating* x,
+cdef double _sample_step(floating* g, floating* part, floating* a, const floating* w, const floating* x,
                          int64_t label, const unsigned char* table, const floating* c3wt, const floating* centers,
                          const Layout* L, bint paper, int kind, double map_j, double scale,
                          int64_t* prediction) noexcept nogil:
     # forward, loss and backward of one sample x (1x32x32) with work row a: adds scale * d(loss)/d(params)
-    # into g (C3's weights: transposed, into c3g) and returns the loss; the prediction is the argmin of
+    # into g (C1's and C3's weights: into the partial gradients part) and returns the loss; the prediction is the argmin of
     # the penalties (paper) or the argmax of the logits
     cdef const floating* out = a + OUT
     cdef Py_ssize_t i, best = 0
@@ -223,7 +238,7 @@ cdef double _sample_step(floating* g, floating* c3g, floating* a, const floating
             best = i
     prediction[0] = best
     _loss_backward_one(a + G + OUT, out, label, 10, kind, map_j, scale)
-    _backward(g, c3g, a, w, x, table, centers, L, paper)
+    _backward(g, part, a, w, x, table, centers, L, paper)
     return loss
 
 
@@ -280,7 +295,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
     cdef floating[:, ::1] work = np.empty((n_threads, WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)                  # C3's weights transposed
-    cdef floating[:, ::1] c3g = np.zeros((n_threads, C3_WEIGHTS), dtype)   # their per-thread gradients
+    cdef floating[:, ::1] partial = np.zeros((n_threads, PARTIAL), dtype)
     with nogil:
         for b in range((M + batch_size - 1) // batch_size):
             start = b * batch_size
@@ -288,21 +303,21 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             scale = 1.0 / B
             _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
             if batch_size == 1:
-                losses[start] = _sample_step(&rows[0, 0], &c3g[0, 0], &work[0, 0], &params[0],
+                losses[start] = _sample_step(&rows[0, 0], &partial[0, 0], &work[0, 0], &params[0],
                                              &x[order[start], 0, 0, 0], labels[order[start]], &table[0, 0],
                                              &c3wt[0], c, &L, paper, kind, map_j, scale, &predictions[start])
-                _c3_fold_weights(&rows[0, L.c3w], &c3g[0, 0], &table[0, 0])
+                _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
                 continue
             for n in prange(B, schedule="static", num_threads=n_threads):
                 tid = threadid()
-                losses[start + n] = _sample_step(&rows[tid, 0], &c3g[tid, 0], &work[tid, 0], &params[0],
+                losses[start + n] = _sample_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], &params[0],
                                                  &x[order[start + n], 0, 0, 0], labels[order[start + n]],
                                                  &table[0, 0], &c3wt[0], c, &L, paper, kind, map_j, scale,
                                                  &predictions[start + n])
             for t in range(n_threads):
-                _c3_fold_weights(&rows[t, L.c3w], &c3g[t, 0], &table[0, 0])
+                _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
             for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
                 add_thread_rows(&total[segments[s, 0]], rows, segments[s, 0], segments[s, 1] - segments[s, 0])
                 for t in range(n_threads):

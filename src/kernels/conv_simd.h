@@ -1,0 +1,54 @@
+/* LeNet-5's two convolutions, vectorised for the fused kernels (train.pyx); the per-layer kernels keep
+ * the general loops of _layers.pxd.
+ *
+ * C1 (1 map of 32x32 -> 6 maps of 28x28, 5x5 kernels): a vector holds 16 positions of an output row,
+ * for all 6 maps at once, so each loaded input vector serves 6 maps. An output row is two vectors,
+ * positions 0-15 and 12-27. The weight gradient is kept as 16 partial sums per weight ("lanes") over
+ * a whole batch, and summed once per batch, not once per sample.
+ *
+ * C3 (6 maps of 14x14 -> 16 maps of 10x10, 5x5 kernels, through the connection table): a vector holds
+ * the 16 maps of one output position, so each loaded weight vector serves a row of positions and the
+ * weight gradient needs no horizontal sums. The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j]
+ * at [c, i, j, k], with zeros for the unconnected (c, k) pairs.
+ *
+ * Both forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
+ * multiply-add each), so their results are those of the general loops (a C3 pair outside the table adds
+ * w * x = 0 exactly: x is finite).
+ *
+ * GCC/Clang vector extensions: the compiler emits the widest vectors of the target ISA (one AVX-512
+ * register per float vector, two per double one; narrower ISAs split them), with no intrinsics.
+ * The file defines lenet_*_f (float) and lenet_*_d (double) from conv_simd_template.h. */
+#ifndef LENET_CONV_SIMD_H
+#define LENET_CONV_SIMD_H
+
+#define LENET_C1_H 32      /* C1: input height and width */
+#define LENET_C1_OUT 6     /* output maps */
+#define LENET_C1_O 28      /* output height and width */
+#define LENET_C1_LANES (LENET_C1_OUT * LENET_K * LENET_K + LENET_C1_OUT)    /* rows of lanes: 150 weights, 6 biases */
+#define LENET_C3_IN 6      /* C3: input maps */
+#define LENET_C3_OUT 16    /* output maps: the lanes of a vector */
+#define LENET_C3_H 14      /* input height and width */
+#define LENET_C3_O 10      /* output height and width */
+#define LENET_K 5          /* kernel height and width, both layers */
+
+/* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */
+typedef float lenet_vf __attribute__((vector_size(16 * sizeof(float)), aligned(sizeof(float)), may_alias));
+typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned(sizeof(double)), may_alias));
+
+#define T float
+#define V lenet_vf
+#define FN(name) name##_f
+#include "conv_simd_template.h"
+#undef T
+#undef V
+#undef FN
+
+#define T double
+#define V lenet_vd
+#define FN(name) name##_d
+#include "conv_simd_template.h"
+#undef T
+#undef V
+#undef FN
+
+#endif

@@ -1,0 +1,159 @@
+/* The C1 and C3 helpers for one element type T with vector type V (16 lanes); included by conv_simd.h
+ * once per type, with FN(name) naming the specialisation. Arrays are one sample's, contiguous, channels
+ * first. */
+
+static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, const T* restrict w,
+                                        const T* restrict b)
+{
+    /* x (32, 32), w (6, 5, 5), b (6,) -> out (6, 28, 28) */
+    for (int y = 0; y < LENET_C1_O; y++)
+        for (int p0 = 0; p0 <= LENET_C1_O - 16; p0 += LENET_C1_O - 16) {      /* positions 0-15, 12-27 */
+            V acc[LENET_C1_OUT];
+            for (int k = 0; k < LENET_C1_OUT; k++)
+                acc[k] = (V){0} + b[k];
+            for (int i = 0; i < LENET_K; i++)
+                for (int j = 0; j < LENET_K; j++) {
+                    const V xv = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
+                    for (int k = 0; k < LENET_C1_OUT; k++)
+                        acc[k] += w[(k * LENET_K + i) * LENET_K + j] * xv;
+                }
+            for (int k = 0; k < LENET_C1_OUT; k++)
+                *(V*)(out + (k * LENET_C1_O + y) * LENET_C1_O + p0) = acc[k];
+        }
+}
+
+static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* restrict dout, const T* restrict x)
+{
+    /* lanes (156, 16) += the partial sums of d(loss)/d(w[k, i, j]) (row (k * 5 + i) * 5 + j) and of
+     * d(loss)/d(b[k]) (row 150 + k), for dout (6, 28, 28) and x (32, 32); an output row as the vectors
+     * of positions 0-15 and 12-27, the first four lanes of the second one zeroed (counted already) */
+    const V second = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    V* dw = (V*)lanes;
+    for (int k0 = 0; k0 < LENET_C1_OUT; k0 += 3)       /* three maps at a time: 15 accumulators */
+        for (int i = 0; i < LENET_K; i++) {
+            V a[3][LENET_K];
+            for (int m = 0; m < 3; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    a[m][j] = dw[((k0 + m) * LENET_K + i) * LENET_K + j];
+            for (int y = 0; y < LENET_C1_O; y++)
+                for (int p0 = 0; p0 <= LENET_C1_O - 16; p0 += LENET_C1_O - 16) {
+                    V xv[LENET_K];
+                    for (int j = 0; j < LENET_K; j++)
+                        xv[j] = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
+                    for (int m = 0; m < 3; m++) {
+                        V d = *(const V*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0);
+                        if (p0)
+                            d *= second;
+                        for (int j = 0; j < LENET_K; j++)
+                            a[m][j] += d * xv[j];
+                    }
+                }
+            for (int m = 0; m < 3; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    dw[((k0 + m) * LENET_K + i) * LENET_K + j] = a[m][j];
+        }
+    for (int k = 0; k < LENET_C1_OUT; k++) {
+        V s = dw[LENET_C1_OUT * LENET_K * LENET_K + k];
+        for (int y = 0; y < LENET_C1_O; y++) {
+            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O);
+            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O + LENET_C1_O - 16) * second;
+        }
+        dw[LENET_C1_OUT * LENET_K * LENET_K + k] = s;
+    }
+}
+
+static inline void FN(lenet_c1_fold)(T* restrict dw, T* restrict db, T* restrict lanes)
+{
+    /* dw (6, 5, 5) and db (6,) += the sums of their lanes (added pairwise in a fixed order, as
+     * _sum_lanes); lanes is zeroed */
+    for (int r = 0; r < LENET_C1_LANES; r++) {
+        T* a = lanes + r * 16;
+        T s = ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
+               + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))));
+        if (r < LENET_C1_OUT * LENET_K * LENET_K)
+            dw[r] += s;
+        else
+            db[r - LENET_C1_OUT * LENET_K * LENET_K] += s;
+        for (int l = 0; l < 16; l++)
+            a[l] = 0;
+    }
+}
+
+static inline void FN(lenet_c3_transpose_weights)(T* restrict wt, const T* restrict w,
+                                                  const unsigned char* restrict table)
+{
+    /* w (16, 6, 5, 5), table (6, 16) -> wt (6, 5, 5, 16), zero where unconnected */
+    const int taps = LENET_K * LENET_K;
+    for (int c = 0; c < LENET_C3_IN; c++)
+        for (int t = 0; t < taps; t++)
+            for (int k = 0; k < LENET_C3_OUT; k++)
+                wt[(c * taps + t) * LENET_C3_OUT + k] =
+                    table[c * LENET_C3_OUT + k] ? w[(k * LENET_C3_IN + c) * taps + t] : (T)0;
+}
+
+static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, const T* restrict wt,
+                                        const T* restrict b)
+{
+    /* x (6, 14, 14), wt (6, 5, 5, 16), b (16,) -> out (16, 10, 10): an output row's 10 positions in
+     * 10 accumulators, each weight vector loaded once per row */
+    const V bias = *(const V*)b;
+    for (int y = 0; y < LENET_C3_O; y++) {
+        V acc[LENET_C3_O];
+        for (int p = 0; p < LENET_C3_O; p++)
+            acc[p] = bias;
+        for (int c = 0; c < LENET_C3_IN; c++)
+            for (int i = 0; i < LENET_K; i++) {
+                const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
+                const T* w = wt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT;
+                for (int j = 0; j < LENET_K; j++) {
+                    const V wv = *(const V*)(w + j * LENET_C3_OUT);
+                    for (int p = 0; p < LENET_C3_O; p++)
+                        acc[p] += row[p + j] * wv;
+                }
+            }
+        for (int p = 0; p < LENET_C3_O; p++)
+            for (int k = 0; k < LENET_C3_OUT; k++)
+                out[(k * LENET_C3_O + y) * LENET_C3_O + p] = acc[p][k];
+    }
+}
+
+static inline void FN(lenet_c3_backward_weights)(T* restrict dwt, const T* restrict dout, const T* restrict x,
+                                                 T* restrict scratch)
+{
+    /* dwt (6, 5, 5, 16) += d(loss)/d(wt): sum over positions (y, p) of x[c, y + i, p + j] dout[:, y, p],
+     * for dout (16, 10, 10) and x (6, 14, 14); scratch: 1600 values (dout position-major) */
+    const int positions = LENET_C3_O * LENET_C3_O;
+    for (int q = 0; q < positions; q++)
+        for (int k = 0; k < LENET_C3_OUT; k++)
+            scratch[q * LENET_C3_OUT + k] = dout[k * positions + q];
+    for (int c = 0; c < LENET_C3_IN; c++)
+        for (int i = 0; i < LENET_K; i++) {
+            V* dw = (V*)(dwt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT);
+            V a0 = dw[0], a1 = dw[1], a2 = dw[2], a3 = dw[3], a4 = dw[4];    /* the five taps j */
+            for (int y = 0; y < LENET_C3_O; y++) {
+                const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
+                for (int p = 0; p < LENET_C3_O; p++) {
+                    const V d = *(const V*)(scratch + (y * LENET_C3_O + p) * LENET_C3_OUT);
+                    a0 += row[p] * d;
+                    a1 += row[p + 1] * d;
+                    a2 += row[p + 2] * d;
+                    a3 += row[p + 3] * d;
+                    a4 += row[p + 4] * d;
+                }
+            }
+            dw[0] = a0; dw[1] = a1; dw[2] = a2; dw[3] = a3; dw[4] = a4;
+        }
+}
+
+static inline void FN(lenet_c3_fold_weights)(T* restrict dw, T* restrict dwt, const unsigned char* restrict table)
+{
+    /* dw (16, 6, 5, 5) += dwt transposed back, for the connected pairs only; dwt is zeroed */
+    const int taps = LENET_K * LENET_K;
+    for (int c = 0; c < LENET_C3_IN; c++)
+        for (int t = 0; t < taps; t++)
+            for (int k = 0; k < LENET_C3_OUT; k++) {
+                if (table[c * LENET_C3_OUT + k])
+                    dw[(k * LENET_C3_IN + c) * taps + t] += dwt[(c * taps + t) * LENET_C3_OUT + k];
+                dwt[(c * taps + t) * LENET_C3_OUT + k] = 0;
+            }
+}
