@@ -29,6 +29,7 @@
 #define LENET_C3_OUT 16    /* output maps: the lanes of a vector */
 #define LENET_C3_H 14      /* input height and width */
 #define LENET_C3_O 10      /* output height and width */
+#define LENET_C3_PAD 20    /* row length of C3's padded output gradient: 4 + 10 + 4, and 2 more read */
 #define LENET_K 5          /* kernel height and width, both layers */
 
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */

@@ -117,23 +117,36 @@ static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, co
     }
 }
 
-static inline void FN(lenet_c3_backward_weights)(T* restrict dwt, const T* restrict dout, const T* restrict x,
-                                                 T* restrict scratch)
+static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const T* restrict dout,
+                                         const T* restrict x, const T* restrict w,
+                                         const unsigned char* restrict table, T* restrict scratch)
 {
-    /* dwt (6, 5, 5, 16) += d(loss)/d(wt): sum over positions (y, p) of x[c, y + i, p + j] dout[:, y, p],
-     * for dout (16, 10, 10) and x (6, 14, 14); scratch: 1600 values (dout position-major) */
+    /* dout (16, 10, 10), x (6, 14, 14), w (16, 6, 5, 5) -> dx (6, 14, 14) overwritten; part += the
+     * gradient of the transposed weights (6, 5, 5, 16) and then of the biases (16,): sums over the
+     * positions (y, p) of x[c, y + i, p + j] dout[:, y, p] and of dout[:, y, p].
+     * scratch: 1600 values (dout position-major), then 16 x 10 rows of LENET_C3_PAD (dout's rows with
+     * four zeros on either side) */
     const int positions = LENET_C3_O * LENET_C3_O;
+    T* dt = scratch;
+    T* padded = scratch + positions * LENET_C3_OUT;
     for (int q = 0; q < positions; q++)
         for (int k = 0; k < LENET_C3_OUT; k++)
-            scratch[q * LENET_C3_OUT + k] = dout[k * positions + q];
+            dt[q * LENET_C3_OUT + k] = dout[k * positions + q];
+
+    /* weights and biases, vectorised across the 16 maps */
+    V* db = (V*)(part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT);
+    V bias = *db;
+    for (int q = 0; q < positions; q++)
+        bias += *(const V*)(dt + q * LENET_C3_OUT);
+    *db = bias;
     for (int c = 0; c < LENET_C3_IN; c++)
         for (int i = 0; i < LENET_K; i++) {
-            V* dw = (V*)(dwt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT);
+            V* dw = (V*)(part + (c * LENET_K + i) * LENET_K * LENET_C3_OUT);
             V a0 = dw[0], a1 = dw[1], a2 = dw[2], a3 = dw[3], a4 = dw[4];    /* the five taps j */
             for (int y = 0; y < LENET_C3_O; y++) {
                 const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
                 for (int p = 0; p < LENET_C3_O; p++) {
-                    const V d = *(const V*)(scratch + (y * LENET_C3_O + p) * LENET_C3_OUT);
+                    const V d = *(const V*)(dt + (y * LENET_C3_O + p) * LENET_C3_OUT);
                     a0 += row[p] * d;
                     a1 += row[p + 1] * d;
                     a2 += row[p + 2] * d;
@@ -143,11 +156,52 @@ static inline void FN(lenet_c3_backward_weights)(T* restrict dwt, const T* restr
             }
             dw[0] = a0; dw[1] = a1; dw[2] = a2; dw[3] = a3; dw[4] = a4;
         }
+
+    /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used): an input row y of map k
+     * shifted by j, loaded once, adds into the rows y + i of dx[c], i < 5, all 14 held in registers */
+    for (int k = 0; k < LENET_C3_OUT; k++)
+        for (int y = 0; y < LENET_C3_O; y++) {
+            T* row = padded + (k * LENET_C3_O + y) * LENET_C3_PAD;
+            for (int p = 0; p < LENET_C3_PAD; p++)
+                row[p] = (p >= LENET_K - 1 && p < LENET_K - 1 + LENET_C3_O)
+                         ? dout[(k * LENET_C3_O + y) * LENET_C3_O + p - (LENET_K - 1)] : (T)0;
+        }
+    for (int c = 0; c < LENET_C3_IN; c++) {
+        V acc[LENET_C3_H];
+        for (int r = 0; r < LENET_C3_H; r++)
+            acc[r] = (V){0};
+        for (int k = 0; k < LENET_C3_OUT; k++) {
+            if (!table[c * LENET_C3_OUT + k])
+                continue;
+            const T* wk = w + (k * LENET_C3_IN + c) * LENET_K * LENET_K;
+            for (int j = 0; j < LENET_K; j++) {
+#pragma GCC unroll 10
+                for (int y = 0; y < LENET_C3_O; y++) {
+                    /* lane p: dout[k, y, p - j] (zero outside the row) */
+                    const V v = *(const V*)(padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j);
+#pragma GCC unroll 5
+                    for (int i = 0; i < LENET_K; i++)
+                        acc[y + i] += wk[i * LENET_K + j] * v;
+                }
+            }
+        }
+        for (int r = 0; r < LENET_C3_H; r++)
+            for (int p = 0; p < LENET_C3_H; p++)
+                dx[(c * LENET_C3_H + r) * LENET_C3_H + p] = acc[r][p];
+    }
 }
 
-static inline void FN(lenet_c3_fold_weights)(T* restrict dw, T* restrict dwt, const unsigned char* restrict table)
+static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict part,
+                                     const unsigned char* restrict table)
 {
-    /* dw (16, 6, 5, 5) += dwt transposed back, for the connected pairs only; dwt is zeroed */
+    /* dw (16, 6, 5, 5) += part's weight gradient transposed back, for the connected pairs only, and db (16,)
+     * += its bias gradient; part is zeroed */
+    T* dwt = part;
+    T* dbt = part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT;
+    for (int k = 0; k < LENET_C3_OUT; k++) {
+        db[k] += dbt[k];
+        dbt[k] = 0;
+    }
     const int taps = LENET_K * LENET_K;
     for (int c = 0; c < LENET_C3_IN; c++)
         for (int t = 0; t < taps; t++)

@@ -35,19 +35,21 @@ cdef extern from "conv_simd.h" nogil:
     void lenet_c3_transpose_weights_d(double* wt, const double* w, const unsigned char* table)
     void lenet_c3_forward_f(float* out, const float* x, const float* wt, const float* b)
     void lenet_c3_forward_d(double* out, const double* x, const double* wt, const double* b)
-    void lenet_c3_backward_weights_f(float* dwt, const float* dout, const float* x, float* scratch)
-    void lenet_c3_backward_weights_d(double* dwt, const double* dout, const double* x, double* scratch)
-    void lenet_c3_fold_weights_f(float* dw, float* dwt, const unsigned char* table)
-    void lenet_c3_fold_weights_d(double* dw, double* dwt, const unsigned char* table)
+    void lenet_c3_backward_f(float* dx, float* part, const float* dout, const float* x, const float* w,
+                             const unsigned char* table, float* scratch)
+    void lenet_c3_backward_d(double* dx, double* part, const double* dout, const double* x, const double* w,
+                             const unsigned char* table, double* scratch)
+    void lenet_c3_fold_f(float* dw, float* db, float* part, const unsigned char* table)
+    void lenet_c3_fold_d(double* dw, double* db, double* part, const unsigned char* table)
 
-from _layers cimport (_conv_backward_one, _dense_backward_one,
+from _layers cimport (_dense_backward_one,
                       _dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
                       _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
 
 # a work row: one sample's activations (C1 6x28x28, S2 6x14x14, C3 16x10x10, S4 16x5x5, C5 120, F6 84,
 # output 10), then their gradients in the same order (at G + the activation's offset), then the
-# scratch of C3's backward pass (_wide_size for dx, then its output gradient position-major)
+# scratch of C3's backward pass
 cdef enum:
     C1 = 0
     S2 = C1 + 4704
@@ -57,13 +59,12 @@ cdef enum:
     F6 = C5 + 120
     OUT = F6 + 84
     G = OUT + 10
-    WIDE = 2 * G
-    C3_SCRATCH = WIDE + (14 - 5) * 14 + 14 + 2 * 5 - 1      # _wide_size(14, 14, 5, 5)
-    WORK = C3_SCRATCH + 1600
+    C3_SCRATCH = 2 * G
+    WORK = C3_SCRATCH + 1600 + 16 * 10 * 20     # lenet_c3_backward's scratch
     C3_WEIGHTS = 2400       # C3's weights (16, 6, 5, 5), also transposed (6, 5, 5, 16)
     # a thread's partial gradients, kept in the convolutions' own layouts over a batch (_fold_partial
-    # adds them to its gradient row): C3's weights transposed, then C1's 156 rows of 16 lanes
-    PART_C1 = C3_WEIGHTS
+    # adds them to its gradient row): C3's weights transposed and its biases, then C1's 156 rows of 16 lanes
+    PART_C1 = C3_WEIGHTS + 16
     PARTIAL = PART_C1 + 156 * 16
     SEGMENT = 1024          # the longest piece of the parameter update (a thread's unit of work)
 
@@ -115,10 +116,10 @@ cdef inline void _c3_transpose_weights(floating* wt, const floating* w, const un
 cdef inline void _fold_partial(floating* g, floating* part, const unsigned char* table, const Layout* L) noexcept nogil:
     # the partial gradients into the gradient row g, and zeroed
     if floating is float:
-        lenet_c3_fold_weights_f(g + L.c3w, part, table)
+        lenet_c3_fold_f(g + L.c3w, g + L.c3b, part, table)
         lenet_c1_fold_f(g + L.c1w, g + L.c1b, part + PART_C1)
     else:
-        lenet_c3_fold_weights_d(g + L.c3w, part, table)
+        lenet_c3_fold_d(g + L.c3w, g + L.c3b, part, table)
         lenet_c1_fold_d(g + L.c1w, g + L.c1b, part + PART_C1)
 
 
@@ -208,11 +209,9 @@ cdef void _backward(floating* g, floating* part, floating* a, const floating* w,
     _pool_backward(d + C3, d + S4, a + C3, a + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
     _activate_backward(d + C3, a + C3, S4 - C3, paper)
     if floating is float:
-        lenet_c3_backward_weights_f(part, d + C3, a + S2, a + C3_SCRATCH)
+        lenet_c3_backward_f(d + S2, part, d + C3, a + S2, w + L.c3w, table, a + C3_SCRATCH)
     else:
-        lenet_c3_backward_weights_d(part, d + C3, a + S2, a + C3_SCRATCH)
-    _conv_backward_one(d + S2, NULL, g + L.c3b, a + WIDE, d + C3, a + S2, w + L.c3w, table,
-                       6, 14, 14, 16, 5, 5, False)
+        lenet_c3_backward_d(d + S2, part, d + C3, a + S2, w + L.c3w, table, a + C3_SCRATCH)
     _pool_backward(d + C1, d + S2, a + C1, a + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
     _activate_backward(d + C1, a + C1, S2 - C1, paper)
     if floating is float:
