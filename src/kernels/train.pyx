@@ -22,9 +22,9 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from _common cimport add_thread_rows
-cdef extern from "conv_simd.h" nogil:
+cdef extern from "fused_simd.h" nogil:
     # C1 vectorised along rows for its 6 maps at once; C3 across its 16 output maps, on weights
-    # transposed to (6, 5, 5, 16) (see the header)
+    # transposed to (6, 5, 5, 16); the dense layers' backward pass (see the header)
     void lenet_c1_forward_f(float* out, const float* x, const float* w, const float* b)
     void lenet_c1_forward_d(double* out, const double* x, const double* w, const double* b)
     void lenet_c1_backward_weights_f(float* lanes, const float* dout, const float* x)
@@ -41,9 +41,12 @@ cdef extern from "conv_simd.h" nogil:
                              const unsigned char* table, double* scratch)
     void lenet_c3_fold_f(float* dw, float* db, float* part, const unsigned char* table)
     void lenet_c3_fold_d(double* dw, double* db, double* part, const unsigned char* table)
+    void lenet_dense_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
+                                const float* w, int F, int K)
+    void lenet_dense_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
+                                const double* w, int F, int K)
 
-from _layers cimport (_dense_backward_one,
-                      _dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
+from _layers cimport (_dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
                       _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
 
@@ -121,6 +124,14 @@ cdef inline void _fold_partial(floating* g, floating* part, const unsigned char*
     else:
         lenet_c3_fold_d(g + L.c3w, g + L.c3b, part, table)
         lenet_c1_fold_d(g + L.c1w, g + L.c1b, part + PART_C1)
+
+
+cdef inline void _dense_backward(floating* dx, floating* dw, floating* db, const floating* dout,
+                                 const floating* x, const floating* w, int F, int K) noexcept nogil:
+    if floating is float:
+        lenet_dense_backward_f(dx, dw, db, dout, x, w, F, K)
+    else:
+        lenet_dense_backward_d(dx, dw, db, dout, x, w, F, K)
 
 
 # _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
@@ -201,11 +212,11 @@ cdef void _backward(floating* g, floating* part, floating* a, const floating* w,
     if paper:
         _rbf_backward_one(d + F6, d + OUT, a + F6, centers, 84, 10)
     else:
-        _dense_backward_one(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10, False)
+        _dense_backward(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10)
     _activate_backward(d + F6, a + F6, OUT - F6, paper)
-    _dense_backward_one(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84, False)
+    _dense_backward(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84)
     _activate_backward(d + C5, a + C5, F6 - C5, paper)
-    _dense_backward_one(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120, False)
+    _dense_backward(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120)
     _pool_backward(d + C3, d + S4, a + C3, a + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
     _activate_backward(d + C3, a + C3, S4 - C3, paper)
     if floating is float:

@@ -1,5 +1,6 @@
-/* LeNet-5's two convolutions, vectorised for the fused kernels (train.pyx); the per-layer kernels keep
- * the general loops of _layers.pxd.
+/* The layers of the fused kernels (train.pyx) where the compiler's own vectorisation of the general
+ * loops in _layers.pxd falls short: LeNet-5's two convolutions and the dense layers' backward pass.
+ * The per-layer kernels keep the general loops.
  *
  * C1 (1 map of 32x32 -> 6 maps of 28x28, 5x5 kernels): a vector holds 16 positions of an output row,
  * for all 6 maps at once, so each loaded input vector serves 6 maps. An output row is two vectors,
@@ -11,15 +12,20 @@
  * weight gradient needs no horizontal sums. The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j]
  * at [c, i, j, k], with zeros for the unconnected (c, k) pairs.
  *
- * Both forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
+ * Dense backward (C5, F6, the modern variant's output layer): dx is held in registers, 64 inputs at a
+ * time, while the weight rows stream past once, each adding into dx and into its own gradient row.
+ *
+ * Both convolutions' forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
  * multiply-add each), so their results are those of the general loops (a C3 pair outside the table adds
  * w * x = 0 exactly: x is finite).
  *
  * GCC/Clang vector extensions: the compiler emits the widest vectors of the target ISA (one AVX-512
  * register per float vector, two per double one; narrower ISAs split them), with no intrinsics.
- * The file defines lenet_*_f (float) and lenet_*_d (double) from conv_simd_template.h. */
-#ifndef LENET_CONV_SIMD_H
-#define LENET_CONV_SIMD_H
+ * The file defines lenet_*_f (float) and lenet_*_d (double) from fused_simd_template.h. */
+#ifndef LENET_FUSED_SIMD_H
+#define LENET_FUSED_SIMD_H
+
+#include <string.h>
 
 #define LENET_C1_H 32      /* C1: input height and width */
 #define LENET_C1_OUT 6     /* output maps */
@@ -39,7 +45,7 @@ typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned
 #define T float
 #define V lenet_vf
 #define FN(name) name##_f
-#include "conv_simd_template.h"
+#include "fused_simd_template.h"
 #undef T
 #undef V
 #undef FN
@@ -47,7 +53,7 @@ typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned
 #define T double
 #define V lenet_vd
 #define FN(name) name##_d
-#include "conv_simd_template.h"
+#include "fused_simd_template.h"
 #undef T
 #undef V
 #undef FN

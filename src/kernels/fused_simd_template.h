@@ -1,4 +1,4 @@
-/* The C1 and C3 helpers for one element type T with vector type V (16 lanes); included by conv_simd.h
+/* The helpers for one element type T with vector type V (16 lanes); included by fused_simd.h
  * once per type, with FN(name) naming the specialisation. Arrays are one sample's, contiguous, channels
  * first. */
 
@@ -159,13 +159,9 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
 
     /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used): an input row y of map k
      * shifted by j, loaded once, adds into the rows y + i of dx[c], i < 5, all 14 held in registers */
-    for (int k = 0; k < LENET_C3_OUT; k++)
-        for (int y = 0; y < LENET_C3_O; y++) {
-            T* row = padded + (k * LENET_C3_O + y) * LENET_C3_PAD;
-            for (int p = 0; p < LENET_C3_PAD; p++)
-                row[p] = (p >= LENET_K - 1 && p < LENET_K - 1 + LENET_C3_O)
-                         ? dout[(k * LENET_C3_O + y) * LENET_C3_O + p - (LENET_K - 1)] : (T)0;
-        }
+    memset(padded, 0, LENET_C3_OUT * LENET_C3_O * LENET_C3_PAD * sizeof(T));
+    for (int r = 0; r < LENET_C3_OUT * LENET_C3_O; r++)
+        memcpy(padded + r * LENET_C3_PAD + LENET_K - 1, dout + r * LENET_C3_O, LENET_C3_O * sizeof(T));
     for (int c = 0; c < LENET_C3_IN; c++) {
         V acc[LENET_C3_H];
         for (int r = 0; r < LENET_C3_H; r++)
@@ -210,4 +206,48 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
                     dw[(k * LENET_C3_IN + c) * taps + t] += dwt[(c * taps + t) * LENET_C3_OUT + k];
                 dwt[(c * taps + t) * LENET_C3_OUT + k] = 0;
             }
+}
+
+static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                                            const T* restrict x, const T* restrict w, int F, int K)
+{
+    /* dout (K,), x (F,), w (K, F) -> dx (F,) overwritten (the sum over k in ascending order); dw (K, F)
+     * and db (K,) accumulated */
+    enum { BLOCK = 4 };     /* vectors of dx in registers */
+    int f = 0;
+    for (; f + BLOCK * 16 <= F; f += BLOCK * 16) {
+        V acc[BLOCK], xv[BLOCK];
+        for (int b = 0; b < BLOCK; b++) {
+            acc[b] = (V){0};
+            xv[b] = *(const V*)(x + f + 16 * b);
+        }
+        for (int k = 0; k < K; k++) {
+            const T d = dout[k];
+            for (int b = 0; b < BLOCK; b++) {
+                acc[b] += d * *(const V*)(w + k * F + f + 16 * b);
+                *(V*)(dw + k * F + f + 16 * b) += d * xv[b];
+            }
+        }
+        for (int b = 0; b < BLOCK; b++)
+            *(V*)(dx + f + 16 * b) = acc[b];
+    }
+    for (; f + 16 <= F; f += 16) {
+        V acc = {0};
+        const V xv = *(const V*)(x + f);
+        for (int k = 0; k < K; k++) {
+            acc += dout[k] * *(const V*)(w + k * F + f);
+            *(V*)(dw + k * F + f) += dout[k] * xv;
+        }
+        *(V*)(dx + f) = acc;
+    }
+    for (; f < F; f++) {
+        T acc = 0;
+        for (int k = 0; k < K; k++) {
+            acc += dout[k] * w[k * F + f];
+            dw[k * F + f] += dout[k] * x[f];
+        }
+        dx[f] = acc;
+    }
+    for (int k = 0; k < K; k++)
+        db[k] += dout[k];
 }
