@@ -12,8 +12,9 @@
  * weight gradient needs no horizontal sums. The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j]
  * at [c, i, j, k], with zeros for the unconnected (c, k) pairs.
  *
- * Dense backward (C5, F6, the modern variant's output layer): dx is held in registers, 64 inputs at a
- * time, while the weight rows stream past once, each adding into dx and into its own gradient row.
+ * Dense layers (C5, F6, the modern variant's output layer), for a group of up to LENET_GROUP samples at
+ * once: each weight row (and in backward its gradient row) streams past once for the whole group, and
+ * backward holds 32 inputs of every sample's dx in registers.
  *
  * Both convolutions' forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
  * multiply-add each), so their results are those of the general loops (a C3 pair outside the table adds
@@ -25,6 +26,7 @@
 #ifndef LENET_FUSED_SIMD_H
 #define LENET_FUSED_SIMD_H
 
+#include <stddef.h>
 #include <string.h>
 
 #define LENET_C1_H 32      /* C1: input height and width */
@@ -36,6 +38,7 @@
 #define LENET_C3_H 14      /* input height and width */
 #define LENET_C3_O 10      /* output height and width */
 #define LENET_C3_PAD 20    /* row length of C3's padded output gradient: 4 + 10 + 4, and 2 more read */
+#define LENET_GROUP 4      /* samples through the dense layers together */
 #define LENET_K 5          /* kernel height and width, both layers */
 
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */

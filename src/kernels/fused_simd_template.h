@@ -2,6 +2,13 @@
  * once per type, with FN(name) naming the specialisation. Arrays are one sample's, contiguous, channels
  * first. */
 
+static inline T FN(lenet_sum_lanes)(const V a)
+{
+    /* the 16 lanes added pairwise in a fixed order (that of _sum_lanes in _layers.pxd) */
+    return ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
+            + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))));
+}
+
 static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, const T* restrict w,
                                         const T* restrict b)
 {
@@ -64,12 +71,10 @@ static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* res
 
 static inline void FN(lenet_c1_fold)(T* restrict dw, T* restrict db, T* restrict lanes)
 {
-    /* dw (6, 5, 5) and db (6,) += the sums of their lanes (added pairwise in a fixed order, as
-     * _sum_lanes); lanes is zeroed */
+    /* dw (6, 5, 5) and db (6,) += the sums of their lanes; lanes is zeroed */
     for (int r = 0; r < LENET_C1_LANES; r++) {
         T* a = lanes + r * 16;
-        T s = ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
-               + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))));
+        const T s = FN(lenet_sum_lanes)(*(const V*)a);
         if (r < LENET_C1_OUT * LENET_K * LENET_K)
             dw[r] += s;
         else
@@ -208,46 +213,117 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
             }
 }
 
-static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
-                                            const T* restrict x, const T* restrict w, int F, int K)
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_forward_n)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
+                          int F, int K, ptrdiff_t stride, const int n)
 {
-    /* dout (K,), x (F,), w (K, F) -> dx (F,) overwritten (the sum over k in ascending order); dw (K, F)
-     * and db (K,) accumulated */
-    enum { BLOCK = 4 };     /* vectors of dx in registers */
+    const int full = F - F % 16;
+    for (int k = 0; k < K; k++) {
+        const T* row = w + (ptrdiff_t)k * F;
+        V acc[LENET_GROUP];
+        for (int s = 0; s < n; s++)
+            acc[s] = (V){0};
+        for (int f = 0; f < full; f += 16) {
+            const V wv = *(const V*)(row + f);
+            for (int s = 0; s < n; s++)
+                acc[s] += wv * *(const V*)(x + s * stride + f);
+        }
+        for (int s = 0; s < n; s++) {
+            for (int l = 0; l < F - full; l++)
+                acc[s][l] += row[full + l] * x[s * stride + full + l];
+            out[s * stride + k] = b[k] + FN(lenet_sum_lanes)(acc[s]);
+        }
+    }
+}
+
+static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x, const T* restrict w,
+                                           const T* restrict b, int F, int K, ptrdiff_t stride, int n)
+{
+    /* for the samples s < n (n <= LENET_GROUP; their arrays stride apart): out_s (K,) = b + w x_s, each
+     * sum as _dense_forward_one's (16 partial sums, then lenet_sum_lanes), each weight row read once
+     * for all n; a switch on n, so that each case has constant loops (accumulators in registers) */
+    switch (n) {
+    case 1: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 1); break;
+    case 2: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 2); break;
+    case 3: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 3); break;
+    default: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, LENET_GROUP); break;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                           const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
+{
     int f = 0;
-    for (; f + BLOCK * 16 <= F; f += BLOCK * 16) {
-        V acc[BLOCK], xv[BLOCK];
-        for (int b = 0; b < BLOCK; b++) {
-            acc[b] = (V){0};
-            xv[b] = *(const V*)(x + f + 16 * b);
-        }
-        for (int k = 0; k < K; k++) {
-            const T d = dout[k];
-            for (int b = 0; b < BLOCK; b++) {
-                acc[b] += d * *(const V*)(w + k * F + f + 16 * b);
-                *(V*)(dw + k * F + f + 16 * b) += d * xv[b];
+    for (; f + 32 <= F; f += 32) {          /* 32 inputs of every sample's dx in registers */
+        V acc[LENET_GROUP][2], xv[LENET_GROUP][2];
+        for (int s = 0; s < n; s++)
+            for (int h = 0; h < 2; h++) {
+                acc[s][h] = (V){0};
+                xv[s][h] = *(const V*)(x + s * stride + f + 16 * h);
             }
+        for (int k = 0; k < K; k++) {
+            const V w0 = *(const V*)(w + (ptrdiff_t)k * F + f), w1 = *(const V*)(w + (ptrdiff_t)k * F + f + 16);
+            V* g = (V*)(dw + (ptrdiff_t)k * F + f);
+            V g0 = g[0], g1 = *(V*)(dw + (ptrdiff_t)k * F + f + 16);
+            for (int s = 0; s < n; s++) {
+                const T d = dout[s * stride + k];
+                acc[s][0] += d * w0;
+                acc[s][1] += d * w1;
+                g0 += d * xv[s][0];
+                g1 += d * xv[s][1];
+            }
+            g[0] = g0;
+            *(V*)(dw + (ptrdiff_t)k * F + f + 16) = g1;
         }
-        for (int b = 0; b < BLOCK; b++)
-            *(V*)(dx + f + 16 * b) = acc[b];
+        for (int s = 0; s < n; s++)
+            for (int h = 0; h < 2; h++)
+                *(V*)(dx + s * stride + f + 16 * h) = acc[s][h];
     }
     for (; f + 16 <= F; f += 16) {
-        V acc = {0};
-        const V xv = *(const V*)(x + f);
-        for (int k = 0; k < K; k++) {
-            acc += dout[k] * *(const V*)(w + k * F + f);
-            *(V*)(dw + k * F + f) += dout[k] * xv;
+        V acc[LENET_GROUP], xv[LENET_GROUP];
+        for (int s = 0; s < n; s++) {
+            acc[s] = (V){0};
+            xv[s] = *(const V*)(x + s * stride + f);
         }
-        *(V*)(dx + f) = acc;
-    }
-    for (; f < F; f++) {
-        T acc = 0;
         for (int k = 0; k < K; k++) {
-            acc += dout[k] * w[k * F + f];
-            dw[k * F + f] += dout[k] * x[f];
+            const V wv = *(const V*)(w + (ptrdiff_t)k * F + f);
+            V* g = (V*)(dw + (ptrdiff_t)k * F + f);
+            V gv = *g;
+            for (int s = 0; s < n; s++) {
+                acc[s] += dout[s * stride + k] * wv;
+                gv += dout[s * stride + k] * xv[s];
+            }
+            *g = gv;
         }
-        dx[f] = acc;
+        for (int s = 0; s < n; s++)
+            *(V*)(dx + s * stride + f) = acc[s];
     }
+    for (; f < F; f++)
+        for (int s = 0; s < n; s++) {
+            T acc = 0;
+            for (int k = 0; k < K; k++) {
+                acc += dout[s * stride + k] * w[(ptrdiff_t)k * F + f];
+                dw[(ptrdiff_t)k * F + f] += dout[s * stride + k] * x[s * stride + f];
+            }
+            dx[s * stride + f] = acc;
+        }
     for (int k = 0; k < K; k++)
-        db[k] += dout[k];
+        for (int s = 0; s < n; s++)
+            db[k] += dout[s * stride + k];
+}
+
+static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                                            const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride,
+                                            int n)
+{
+    /* for the samples s < n (n <= LENET_GROUP; their arrays stride apart), dout_s (K,), x_s (F,), w (K, F)
+     * -> dx_s (F,) overwritten (the sum over k ascending); dw (K, F) and db (K,) accumulated, the samples
+     * in order. Each weight row and gradient row streams past once for all n samples. */
+    switch (n) {
+    case 1: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 1); break;
+    case 2: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 2); break;
+    case 3: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 3); break;
+    default: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, LENET_GROUP); break;
+    }
 }

@@ -41,10 +41,15 @@ cdef extern from "fused_simd.h" nogil:
                              const unsigned char* table, double* scratch)
     void lenet_c3_fold_f(float* dw, float* db, float* part, const unsigned char* table)
     void lenet_c3_fold_d(double* dw, double* db, double* part, const unsigned char* table)
+    void lenet_dense_forward_f(float* out, const float* x, const float* w, const float* b, int F, int K,
+                               Py_ssize_t stride, int n)
+    void lenet_dense_forward_d(double* out, const double* x, const double* w, const double* b, int F, int K,
+                               Py_ssize_t stride, int n)
     void lenet_dense_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
-                                const float* w, int F, int K)
+                                const float* w, int F, int K, Py_ssize_t stride, int n)
     void lenet_dense_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
-                                const double* w, int F, int K)
+                                const double* w, int F, int K, Py_ssize_t stride, int n)
+    enum: LENET_GROUP   # samples through the dense layers together
 
 from _layers cimport (_dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
@@ -126,12 +131,21 @@ cdef inline void _fold_partial(floating* g, floating* part, const unsigned char*
         lenet_c1_fold_d(g + L.c1w, g + L.c1b, part + PART_C1)
 
 
-cdef inline void _dense_backward(floating* dx, floating* dw, floating* db, const floating* dout,
-                                 const floating* x, const floating* w, int F, int K) noexcept nogil:
+cdef inline void _dense_forward(floating* out, const floating* x, const floating* w, const floating* b, int F,
+                                int K, int n) noexcept nogil:
+    # n samples' layers, each in its work row (WORK apart)
     if floating is float:
-        lenet_dense_backward_f(dx, dw, db, dout, x, w, F, K)
+        lenet_dense_forward_f(out, x, w, b, F, K, WORK, n)
     else:
-        lenet_dense_backward_d(dx, dw, db, dout, x, w, F, K)
+        lenet_dense_forward_d(out, x, w, b, F, K, WORK, n)
+
+
+cdef inline void _dense_backward(floating* dx, floating* dw, floating* db, const floating* dout,
+                                 const floating* x, const floating* w, int F, int K, int n) noexcept nogil:
+    if floating is float:
+        lenet_dense_backward_f(dx, dw, db, dout, x, w, F, K, WORK, n)
+    else:
+        lenet_dense_backward_d(dx, dw, db, dout, x, w, F, K, WORK, n)
 
 
 # _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
@@ -179,77 +193,100 @@ cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x,
 
 
 
-cdef void _forward(floating* a, const floating* w, const floating* x, const floating* c3wt,
-                   const floating* centers, const Layout* L, bint paper) noexcept nogil:
-    # the activations of one sample x (1x32x32) into the work row a; c3wt: C3's weights transposed
-    if floating is float:
-        lenet_c1_forward_f(a + C1, x, w + L.c1w, w + L.c1b)
-    else:
-        lenet_c1_forward_d(a + C1, x, w + L.c1w, w + L.c1b)
-    _activate(a + C1, S2 - C1, paper)
-    _pool_forward(a + S2, a + C1, w, L.s2c, L.s2b, 6, 28, paper)
-    if floating is float:
-        lenet_c3_forward_f(a + C3, a + S2, c3wt, w + L.c3b)
-    else:
-        lenet_c3_forward_d(a + C3, a + S2, c3wt, w + L.c3b)
-    _activate(a + C3, S4 - C3, paper)
-    _pool_forward(a + S4, a + C3, w, L.s4c, L.s4b, 16, 10, paper)
-    _dense_forward_one(a + C5, a + S4, w + L.c5w, w + L.c5b, 400, 120)     # C5 covers all of S4
-    _activate(a + C5, F6 - C5, paper)
-    _dense_forward_one(a + F6, a + C5, w + L.f6w, w + L.f6b, 120, 84)
-    _activate(a + F6, OUT - F6, paper)
-    if paper:
-        _rbf_forward_one(a + OUT, a + F6, centers, 84, 10)
-    else:
-        _dense_forward_one(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10)
+cdef void _forward(floating* a, int n, const floating* w, const floating* x, const int64_t* idx,
+                   const floating* c3wt, const floating* centers, const Layout* L, bint paper) noexcept nogil:
+    # the activations of the n <= LENET_GROUP samples x[idx[s]] (1x32x32 each) into the work rows
+    # a + s * WORK; c3wt: C3's weights transposed
+    cdef int s
+    cdef floating* r
+    for s in range(n):
+        r = a + s * WORK
+        if floating is float:
+            lenet_c1_forward_f(r + C1, x + idx[s] * 1024, w + L.c1w, w + L.c1b)
+        else:
+            lenet_c1_forward_d(r + C1, x + idx[s] * 1024, w + L.c1w, w + L.c1b)
+        _activate(r + C1, S2 - C1, paper)
+        _pool_forward(r + S2, r + C1, w, L.s2c, L.s2b, 6, 28, paper)
+        if floating is float:
+            lenet_c3_forward_f(r + C3, r + S2, c3wt, w + L.c3b)
+        else:
+            lenet_c3_forward_d(r + C3, r + S2, c3wt, w + L.c3b)
+        _activate(r + C3, S4 - C3, paper)
+        _pool_forward(r + S4, r + C3, w, L.s4c, L.s4b, 16, 10, paper)
+    _dense_forward(a + C5, a + S4, w + L.c5w, w + L.c5b, 400, 120, n)     # C5 covers all of S4
+    for s in range(n):
+        _activate(a + s * WORK + C5, F6 - C5, paper)
+    _dense_forward(a + F6, a + C5, w + L.f6w, w + L.f6b, 120, 84, n)
+    for s in range(n):
+        r = a + s * WORK
+        _activate(r + F6, OUT - F6, paper)
+        if paper:
+            _rbf_forward_one(r + OUT, r + F6, centers, 84, 10)
+    if not paper:
+        _dense_forward(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10, n)
 
 
-cdef void _backward(floating* g, floating* part, floating* a, const floating* w, const floating* x,
-                    const unsigned char* table, const floating* centers, const Layout* L, bint paper) noexcept nogil:
-    # from the output gradient at a + G + OUT back to C1, adding the parameter gradients into g, but
-    # those of C3's weights and of C1 into the partial gradients part
+cdef void _backward(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
+                    const int64_t* idx, const unsigned char* table, const floating* centers, const Layout* L,
+                    bint paper) noexcept nogil:
+    # from the output gradients at a + s * WORK + G + OUT back to C1, adding the parameter gradients
+    # into g, but those of C3's weights and of C1 into the partial gradients part
     cdef floating* d = a + G
+    cdef floating* r
+    cdef int s
     if paper:
-        _rbf_backward_one(d + F6, d + OUT, a + F6, centers, 84, 10)
+        for s in range(n):
+            r = a + s * WORK
+            _rbf_backward_one(r + G + F6, r + G + OUT, r + F6, centers, 84, 10)
     else:
-        _dense_backward(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10)
-    _activate_backward(d + F6, a + F6, OUT - F6, paper)
-    _dense_backward(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84)
-    _activate_backward(d + C5, a + C5, F6 - C5, paper)
-    _dense_backward(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120)
-    _pool_backward(d + C3, d + S4, a + C3, a + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
-    _activate_backward(d + C3, a + C3, S4 - C3, paper)
-    if floating is float:
-        lenet_c3_backward_f(d + S2, part, d + C3, a + S2, w + L.c3w, table, a + C3_SCRATCH)
-    else:
-        lenet_c3_backward_d(d + S2, part, d + C3, a + S2, w + L.c3w, table, a + C3_SCRATCH)
-    _pool_backward(d + C1, d + S2, a + C1, a + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
-    _activate_backward(d + C1, a + C1, S2 - C1, paper)
-    if floating is float:
-        lenet_c1_backward_weights_f(part + PART_C1, d + C1, x)
-    else:
-        lenet_c1_backward_weights_d(part + PART_C1, d + C1, x)
+        _dense_backward(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10, n)
+    for s in range(n):
+        r = a + s * WORK
+        _activate_backward(r + G + F6, r + F6, OUT - F6, paper)
+    _dense_backward(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84, n)
+    for s in range(n):
+        r = a + s * WORK
+        _activate_backward(r + G + C5, r + C5, F6 - C5, paper)
+    _dense_backward(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120, n)
+    for s in range(n):
+        r = a + s * WORK
+        d = r + G
+        _pool_backward(d + C3, d + S4, r + C3, r + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
+        _activate_backward(d + C3, r + C3, S4 - C3, paper)
+        if floating is float:
+            lenet_c3_backward_f(d + S2, part, d + C3, r + S2, w + L.c3w, table, r + C3_SCRATCH)
+        else:
+            lenet_c3_backward_d(d + S2, part, d + C3, r + S2, w + L.c3w, table, r + C3_SCRATCH)
+        _pool_backward(d + C1, d + S2, r + C1, r + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
+        _activate_backward(d + C1, r + C1, S2 - C1, paper)
+        if floating is float:
+            lenet_c1_backward_weights_f(part + PART_C1, d + C1, x + idx[s] * 1024)
+        else:
+            lenet_c1_backward_weights_d(part + PART_C1, d + C1, x + idx[s] * 1024)
 
 
-cdef double _sample_step(floating* g, floating* part, floating* a, const floating* w, const floating* x,
-                         int64_t label, const unsigned char* table, const floating* c3wt, const floating* centers,
-                         const Layout* L, bint paper, int kind, double map_j, double scale,
-                         int64_t* prediction) noexcept nogil:
-    # forward, loss and backward of one sample x (1x32x32) with work row a: adds scale * d(loss)/d(params)
-    # into g (C1's and C3's weights: into the partial gradients part) and returns the loss; the prediction is the argmin of
-    # the penalties (paper) or the argmax of the logits
-    cdef const floating* out = a + OUT
-    cdef Py_ssize_t i, best = 0
-    cdef double loss
-    _forward(a, w, x, c3wt, centers, L, paper)
-    loss = _loss_one(out, label, 10, kind, map_j)
-    for i in range(1, 10):
-        if (out[i] < out[best]) if paper else (out[i] > out[best]):
-            best = i
-    prediction[0] = best
-    _loss_backward_one(a + G + OUT, out, label, 10, kind, map_j, scale)
-    _backward(g, part, a, w, x, table, centers, L, paper)
-    return loss
+cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
+                      const int64_t* idx, const int64_t* labels, const unsigned char* table,
+                      const floating* c3wt, const floating* centers, const Layout* L, bint paper, int kind,
+                      double map_j, double scale, double* losses, int64_t* predictions) noexcept nogil:
+    # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
+    # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
+    # writes each sample's loss and prediction (the argmin of the penalties, paper, or the argmax of
+    # the logits)
+    cdef const floating* out
+    cdef Py_ssize_t i, best
+    cdef int s
+    _forward(a, n, w, x, idx, c3wt, centers, L, paper)
+    for s in range(n):
+        out = a + s * WORK + OUT
+        losses[s] = _loss_one(out, labels[idx[s]], 10, kind, map_j)
+        best = 0
+        for i in range(1, 10):
+            if (out[i] < out[best]) if paper else (out[i] > out[best]):
+                best = i
+        predictions[s] = best
+        _loss_backward_one(a + s * WORK + G + OUT, out, labels[idx[s]], 10, kind, map_j, scale)
+    _backward(g, part, a, n, w, x, idx, table, centers, L, paper)
 
 
 cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
@@ -290,7 +327,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 bint paper, int kind, double map_j, Py_ssize_t batch_size, double momentum,
                 double weight_decay, int n_threads):
     cdef Layout L = _layout(paper)
-    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t
+    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, first
     cdef int tid
     cdef double scale
     cdef floating mom = <floating>momentum, decay = <floating>weight_decay
@@ -303,7 +340,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     cdef const int64_t[:, ::1] segments = _segments(&L, table)
     cdef floating[:, ::1] rows = np.zeros((n_threads, L.size), dtype)    # per-thread gradients
     cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
-    cdef floating[:, ::1] work = np.empty((n_threads, WORK), dtype)
+    cdef floating[:, ::1] work = np.empty((n_threads, LENET_GROUP * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)                  # C3's weights transposed
     cdef floating[:, ::1] partial = np.zeros((n_threads, PARTIAL), dtype)
     with nogil:
@@ -313,19 +350,21 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             scale = 1.0 / B
             _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
             if batch_size == 1:
-                losses[start] = _sample_step(&rows[0, 0], &partial[0, 0], &work[0, 0], &params[0],
-                                             &x[order[start], 0, 0, 0], labels[order[start]], &table[0, 0],
-                                             &c3wt[0], c, &L, paper, kind, map_j, scale, &predictions[start])
+                _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
+                            &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, kind, map_j,
+                            scale, &losses[start], &predictions[start])
                 _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
                 continue
-            for n in prange(B, schedule="static", num_threads=n_threads):
+            # groups of up to LENET_GROUP consecutive samples, no more than a thread's share
+            group = min(LENET_GROUP, (B + n_threads - 1) // n_threads)
+            for n in prange((B + group - 1) // group, schedule="static", num_threads=n_threads):
                 tid = threadid()
-                losses[start + n] = _sample_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], &params[0],
-                                                 &x[order[start + n], 0, 0, 0], labels[order[start + n]],
-                                                 &table[0, 0], &c3wt[0], c, &L, paper, kind, map_j, scale,
-                                                 &predictions[start + n])
+                first = start + n * group
+                _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(group, start + B - first),
+                            &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
+                            &L, paper, kind, map_j, scale, &losses[first], &predictions[first])
             for t in range(n_threads):
                 _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
             for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
@@ -341,25 +380,33 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
                     const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
                     const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
                     bint paper, int n_threads):
-    """The whole forward pass, one sample at a time in a thread's work row (which stays in cache)."""
+    """The whole forward pass, a few samples at a time in a thread's work rows (which stay in cache)."""
     cdef Layout L = _layout(paper)
-    cdef Py_ssize_t N = x.shape[0], n
+    cdef Py_ssize_t N = x.shape[0], n, s, group, first, count
+    cdef int64_t[::1] idx = np.arange(N, dtype=np.int64)
     cdef int tid
     cdef const floating* c = &centers[0, 0] if paper else NULL
     dtype = np.float32 if floating is float else np.float64
     if N == 0:
         return
     n_threads = min(n_threads, N)      # one sample: no OpenMP region
-    cdef floating[:, ::1] work = np.empty((n_threads, WORK), dtype)
+    group = min(LENET_GROUP, (N + n_threads - 1) // n_threads)
+    cdef floating[:, ::1] work = np.empty((n_threads, LENET_GROUP * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)
     with nogil:
         _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
         if n_threads == 1:
-            for n in range(N):
-                _forward(&work[0, 0], &params[0], &x[n, 0, 0, 0], &c3wt[0], c, &L, paper)
-                memcpy(&out[n, 0], &work[0, OUT], 10 * sizeof(floating))
+            for n in range((N + group - 1) // group):
+                first = n * group
+                count = min(group, N - first)
+                _forward(&work[0, 0], count, &params[0], &x[0, 0, 0, 0], &idx[first], &c3wt[0], c, &L, paper)
+                for s in range(count):
+                    memcpy(&out[first + s, 0], &work[0, s * WORK + OUT], 10 * sizeof(floating))
         else:
-            for n in prange(N, schedule="static", num_threads=n_threads):
+            for n in prange((N + group - 1) // group, schedule="static", num_threads=n_threads):
                 tid = threadid()
-                _forward(&work[tid, 0], &params[0], &x[n, 0, 0, 0], &c3wt[0], c, &L, paper)
-                memcpy(&out[n, 0], &work[tid, OUT], 10 * sizeof(floating))
+                first = n * group
+                count = min(group, N - first)
+                _forward(&work[tid, 0], count, &params[0], &x[0, 0, 0, 0], &idx[first], &c3wt[0], c, &L, paper)
+                for s in range(count):
+                    memcpy(&out[first + s, 0], &work[tid, s * WORK + OUT], 10 * sizeof(floating))
