@@ -2,12 +2,19 @@
 (``train_steps``), and the forward pass of a whole batch (``network_forward``, for inference).
 
 Design:
-- The layers are the shared per-sample helpers of ``_layers.pxd`` (the same code as the per-layer
-  kernels), called on one sample's activations and gradients, kept in a small contiguous work row.
+- Each sample's activations and gradients are kept in a small contiguous work row. The layers are the
+  per-sample helpers of ``_layers.pxd`` (the same code as the per-layer kernels), except where the
+  compiler's vectorisation of those general loops falls short: C1, C3 and the dense layers' backward pass
+  come from ``fused_simd.h`` (C with vector extensions; C3 is vectorised across its 16 output maps).
+- A thread takes its samples in groups of up to LENET_GROUP (4) consecutive ones: each goes through the
+  convolutions alone, the group goes through the dense layers together, so that C5's 48,000 weights
+  (and their gradients) stream through the cache once per group, not once per sample.
 - The parameters are the model's flat array (``layout`` gives the offsets); each presented sample adds
   ``d(loss)/d(params) / B`` (B = its batch's size) into a gradient row, then the batch's update runs:
   ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
-- Batch size 1 runs serially, with no OpenMP region. Larger batches spread their samples over the
+  C1's and C3's gradients are first kept in the layouts their code wants (16 partial sums per C1
+  weight; C3's transposed) and folded into the gradient row once per batch.
+- Batch size 1 runs serially, with no OpenMP region. Larger batches spread their groups over the
   threads with a static ``prange``, each thread summing into its own gradient row; the rows are added
   in row order (``add_thread_rows``), so results are bit-identical for a given thread count.
 - The update runs over ``segments``: [start, stop) ranges of the trainable parameters, which leave out
@@ -340,7 +347,9 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     cdef const int64_t[:, ::1] segments = _segments(&L, table)
     cdef floating[:, ::1] rows = np.zeros((n_threads, L.size), dtype)    # per-thread gradients
     cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
-    cdef floating[:, ::1] work = np.empty((n_threads, LENET_GROUP * WORK), dtype)
+    # samples go through in groups of up to LENET_GROUP consecutive ones, no more than a thread's share
+    group = min(LENET_GROUP, (batch_size + n_threads - 1) // n_threads)
+    cdef floating[:, ::1] work = np.empty((n_threads, group * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)                  # C3's weights transposed
     cdef floating[:, ::1] partial = np.zeros((n_threads, PARTIAL), dtype)
     with nogil:
@@ -357,8 +366,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
                 continue
-            # groups of up to LENET_GROUP consecutive samples, no more than a thread's share
-            group = min(LENET_GROUP, (B + n_threads - 1) // n_threads)
+            group = min(group, (B + n_threads - 1) // n_threads)    # the last batch may be shorter
             for n in prange((B + group - 1) // group, schedule="static", num_threads=n_threads):
                 tid = threadid()
                 first = start + n * group
@@ -391,7 +399,7 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
         return
     n_threads = min(n_threads, N)      # one sample: no OpenMP region
     group = min(LENET_GROUP, (N + n_threads - 1) // n_threads)
-    cdef floating[:, ::1] work = np.empty((n_threads, LENET_GROUP * WORK), dtype)
+    cdef floating[:, ::1] work = np.empty((n_threads, group * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)
     with nogil:
         _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
