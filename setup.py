@@ -54,7 +54,8 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         unix = self.compiler.compiler_type in ("unix", "cygwin", "mingw32")
-        compile_args = ["-O3", "-fno-math-errno"] if unix else ["/O2"]   # never -ffast-math
+        # never -ffast-math; a C helper called undeclared is an error, not a guess at its signature
+        compile_args = ["-O3", "-fno-math-errno", "-Werror=implicit-function-declaration"] if unix else ["/O2"]
         link_args = []
 
         arch = os.environ.get("LENET_FAST_ARCH", "native")

@@ -89,11 +89,12 @@ static inline void FN(lenet_c3_transpose_weights)(T* restrict wt, const T* restr
 {
     /* w (16, 6, 5, 5), table (6, 16) -> wt (6, 5, 5, 16), zero where unconnected */
     const int taps = LENET_K * LENET_K;
-    for (int c = 0; c < LENET_C3_IN; c++)
-        for (int t = 0; t < taps; t++)
-            for (int k = 0; k < LENET_C3_OUT; k++)
-                wt[(c * taps + t) * LENET_C3_OUT + k] =
-                    table[c * LENET_C3_OUT + k] ? w[(k * LENET_C3_IN + c) * taps + t] : (T)0;
+    memset(wt, 0, LENET_C3_IN * taps * LENET_C3_OUT * sizeof(T));
+    for (int k = 0; k < LENET_C3_OUT; k++)
+        for (int c = 0; c < LENET_C3_IN; c++)
+            if (table[c * LENET_C3_OUT + k])
+                for (int t = 0; t < taps; t++)
+                    wt[(c * taps + t) * LENET_C3_OUT + k] = w[(k * LENET_C3_IN + c) * taps + t];
 }
 
 static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, const T* restrict wt,
@@ -213,27 +214,42 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
             }
 }
 
+static inline __attribute__((always_inline)) int
+FN(lenet_dense_forward_rows)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
+                             int F, int k, int K, ptrdiff_t stride, const int n, const int rows)
+{
+    /* the outputs k, k + 1, ... of the n samples, `rows` at a time while a whole block fits below K:
+     * rows * n independent sums in registers (one sum alone would wait on each multiply-add's latency);
+     * returns the first row not done */
+    const int full = F - F % 16;
+    for (; k + rows <= K; k += rows) {
+        V acc[8][LENET_GROUP];
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < n; s++)
+                acc[r][s] = (V){0};
+        for (int f = 0; f < full; f += 16)
+            for (int r = 0; r < rows; r++) {
+                const V wv = *(const V*)(w + (ptrdiff_t)(k + r) * F + f);
+                for (int s = 0; s < n; s++)
+                    acc[r][s] += wv * *(const V*)(x + s * stride + f);
+            }
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < n; s++) {
+                for (int l = 0; l < F - full; l++)
+                    acc[r][s][l] += w[(ptrdiff_t)(k + r) * F + full + l] * x[s * stride + full + l];
+                out[s * stride + k + r] = b[k + r] + FN(lenet_sum_lanes)(acc[r][s]);
+            }
+    }
+    return k;
+}
+
 static inline __attribute__((always_inline)) void
 FN(lenet_dense_forward_n)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
                           int F, int K, ptrdiff_t stride, const int n)
 {
-    const int full = F - F % 16;
-    for (int k = 0; k < K; k++) {
-        const T* row = w + (ptrdiff_t)k * F;
-        V acc[LENET_GROUP];
-        for (int s = 0; s < n; s++)
-            acc[s] = (V){0};
-        for (int f = 0; f < full; f += 16) {
-            const V wv = *(const V*)(row + f);
-            for (int s = 0; s < n; s++)
-                acc[s] += wv * *(const V*)(x + s * stride + f);
-        }
-        for (int s = 0; s < n; s++) {
-            for (int l = 0; l < F - full; l++)
-                acc[s][l] += row[full + l] * x[s * stride + full + l];
-            out[s * stride + k] = b[k] + FN(lenet_sum_lanes)(acc[s]);
-        }
-    }
+    /* 8 rows at a time for one or two samples, 4 for more, then the rest one by one */
+    int k = FN(lenet_dense_forward_rows)(out, x, w, b, F, 0, K, stride, n, n <= 2 ? 8 : 4);
+    FN(lenet_dense_forward_rows)(out, x, w, b, F, k, K, stride, n, 1);
 }
 
 static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x, const T* restrict w,

@@ -26,6 +26,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from _common cimport add_thread_rows
@@ -200,18 +201,23 @@ cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x,
 
 
 
+cdef inline const floating* _sample(const floating* x, const int64_t* idx, int s) noexcept nogil:
+    # sample idx[s] of x (N, 1, 32, 32), or sample s if idx is NULL
+    return x + (idx[s] if idx != NULL else s) * 1024
+
+
 cdef void _forward(floating* a, int n, const floating* w, const floating* x, const int64_t* idx,
                    const floating* c3wt, const floating* centers, const Layout* L, bint paper) noexcept nogil:
-    # the activations of the n <= LENET_GROUP samples x[idx[s]] (1x32x32 each) into the work rows
-    # a + s * WORK; c3wt: C3's weights transposed
+    # the activations of the n <= LENET_GROUP samples _sample(x, idx, s) into the work rows a + s * WORK;
+    # c3wt: C3's weights transposed
     cdef int s
     cdef floating* r
     for s in range(n):
         r = a + s * WORK
         if floating is float:
-            lenet_c1_forward_f(r + C1, x + idx[s] * 1024, w + L.c1w, w + L.c1b)
+            lenet_c1_forward_f(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         else:
-            lenet_c1_forward_d(r + C1, x + idx[s] * 1024, w + L.c1w, w + L.c1b)
+            lenet_c1_forward_d(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         _activate(r + C1, S2 - C1, paper)
         _pool_forward(r + S2, r + C1, w, L.s2c, L.s2b, 6, 28, paper)
         if floating is float:
@@ -267,9 +273,9 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
         _pool_backward(d + C1, d + S2, r + C1, r + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
         _activate_backward(d + C1, r + C1, S2 - C1, paper)
         if floating is float:
-            lenet_c1_backward_weights_f(part + PART_C1, d + C1, x + idx[s] * 1024)
+            lenet_c1_backward_weights_f(part + PART_C1, d + C1, _sample(x, idx, s))
         else:
-            lenet_c1_backward_weights_d(part + PART_C1, d + C1, x + idx[s] * 1024)
+            lenet_c1_backward_weights_d(part + PART_C1, d + C1, _sample(x, idx, s))
 
 
 cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
@@ -391,30 +397,35 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
     """The whole forward pass, a few samples at a time in a thread's work rows (which stay in cache)."""
     cdef Layout L = _layout(paper)
     cdef Py_ssize_t N = x.shape[0], n, s, group, first, count
-    cdef int64_t[::1] idx = np.arange(N, dtype=np.int64)
     cdef int tid
     cdef const floating* c = &centers[0, 0] if paper else NULL
-    dtype = np.float32 if floating is float else np.float64
+    cdef floating* c3wt
+    cdef floating* work
     if N == 0:
         return
     n_threads = min(n_threads, N)      # one sample: no OpenMP region
     group = min(LENET_GROUP, (N + n_threads - 1) // n_threads)
-    cdef floating[:, ::1] work = np.empty((n_threads, group * WORK), dtype)
-    cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)
+    # C3's weights transposed, then each thread's work rows (malloc: a single image's call stays short)
+    c3wt = <floating*>malloc((C3_WEIGHTS + n_threads * group * WORK) * sizeof(floating))
+    if c3wt == NULL:
+        raise MemoryError("network_forward: no memory for the work rows")
+    work = c3wt + C3_WEIGHTS
     with nogil:
-        _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
+        _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
         if n_threads == 1:
             for n in range((N + group - 1) // group):
                 first = n * group
                 count = min(group, N - first)
-                _forward(&work[0, 0], count, &params[0], &x[0, 0, 0, 0], &idx[first], &c3wt[0], c, &L, paper)
+                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper)
                 for s in range(count):
-                    memcpy(&out[first + s, 0], &work[0, s * WORK + OUT], 10 * sizeof(floating))
+                    memcpy(&out[first + s, 0], work + s * WORK + OUT, 10 * sizeof(floating))
         else:
             for n in prange((N + group - 1) // group, schedule="static", num_threads=n_threads):
                 tid = threadid()
                 first = n * group
                 count = min(group, N - first)
-                _forward(&work[tid, 0], count, &params[0], &x[0, 0, 0, 0], &idx[first], &c3wt[0], c, &L, paper)
+                _forward(work + tid * group * WORK, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L,
+                         paper)
                 for s in range(count):
-                    memcpy(&out[first + s, 0], &work[tid, s * WORK + OUT], 10 * sizeof(floating))
+                    memcpy(&out[first + s, 0], work + (tid * group + s) * WORK + OUT, 10 * sizeof(floating))
+        free(c3wt)
