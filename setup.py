@@ -20,7 +20,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["conv", "pool", "dense", "activation", "output", "platform", "distort", "train"]
+KERNELS = ["conv", "pool", "dense", "activation", "output", "platform", "distort", "train", "validate"]
 
 
 def _compiles(compiler, source, flags):

@@ -9,6 +9,7 @@ import numpy as np
 from . import ops
 from ._checks import finite_number
 from ._config import effective_n_threads
+from ._validate import all_finite
 from .constants import C3_TABLE, CRITERIA, RBF_CENTERS
 from .preprocessing import preprocess
 
@@ -148,7 +149,7 @@ class LeNet5:
                 return preprocess(x, dtype=self.dtype)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{name}: {exc}") from None
-        if not np.issubdtype(x.dtype, np.floating):
+        if x.dtype.kind != "f":
             raise TypeError(f"{name} must be float network input (N, 1, 32, 32) or uint8 images "
                             f"(N, 28, 28) / (N, 32, 32), got dtype {x.dtype}")
         if x.ndim != 4 or x.shape[1:] != (1, 32, 32):
@@ -159,7 +160,7 @@ class LeNet5:
                 hint = "; 28x28 images must be padded to 32x32 (lenet_fast.preprocess does it for uint8)"
             raise ValueError(f"{name} must have shape (N, 1, 32, 32), got {x.shape}{hint}")
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        if not np.isfinite(x).all():
+        if not all_finite(x.reshape(-1)):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
