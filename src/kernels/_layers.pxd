@@ -286,24 +286,29 @@ cdef inline void _subsample_backward_one(floating* dx, floating* dcoef, floating
         dbias[c] += dsum
 
 
-cdef inline Py_ssize_t _argmax_block(const floating* top, const floating* bottom, Py_ssize_t j) noexcept nogil:
-    # index 0..3 of the first maximal element of a 2x2 block, row-major
+cdef inline Py_ssize_t _max_block(const floating* top, const floating* bottom, Py_ssize_t j,
+                                  floating* largest) noexcept nogil:
+    # index 0..3 (row-major) of the first maximal element of a 2x2 block, its value into largest; a NaN
+    # never wins a comparison (a leading NaN is kept). Selects, not branches: the maxima of random data
+    # are unpredictable, and the loops around it vectorise.
+    cdef floating m = top[2 * j], v
     cdef Py_ssize_t best = 0
-    cdef floating m = top[2 * j]
-    if top[2 * j + 1] > m:
-        m = top[2 * j + 1]
-        best = 1
-    if bottom[2 * j] > m:
-        m = bottom[2 * j]
-        best = 2
-    if bottom[2 * j + 1] > m:
-        best = 3
+    v = top[2 * j + 1]
+    best = 1 if v > m else best
+    m = v if v > m else m
+    v = bottom[2 * j]
+    best = 2 if v > m else best
+    m = v if v > m else m
+    v = bottom[2 * j + 1]
+    best = 3 if v > m else best
+    m = v if v > m else m
+    largest[0] = m
     return best
 
 
 cdef inline void _maxpool_forward_one(floating* out, const floating* x, Py_ssize_t C, Py_ssize_t H,
                                       Py_ssize_t W) noexcept nogil:
-    cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j, best
+    cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j
     cdef const floating* top
     cdef const floating* bottom
     for c in range(C):
@@ -311,13 +316,13 @@ cdef inline void _maxpool_forward_one(floating* out, const floating* x, Py_ssize
             top = x + (c * H + 2 * i) * W
             bottom = top + W
             for j in range(Wo):
-                best = _argmax_block(top, bottom, j)
-                out[(c * Ho + i) * Wo + j] = (top if best < 2 else bottom)[2 * j + (best & 1)]
+                _max_block(top, bottom, j, &out[(c * Ho + i) * Wo + j])
 
 
 cdef inline void _maxpool_backward_one(floating* dx, const floating* dout, const floating* x, Py_ssize_t C,
                                        Py_ssize_t H, Py_ssize_t W) noexcept nogil:
     cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j, best
+    cdef floating largest
     cdef const floating* top
     cdef const floating* bottom
     memset(dx, 0, C * H * W * sizeof(floating))
@@ -326,7 +331,7 @@ cdef inline void _maxpool_backward_one(floating* dx, const floating* dout, const
             top = x + (c * H + 2 * i) * W
             bottom = top + W
             for j in range(Wo):
-                best = _argmax_block(top, bottom, j)
+                best = _max_block(top, bottom, j, &largest)
                 dx[(c * H + 2 * i + (best >> 1)) * W + 2 * j + (best & 1)] = dout[(c * Ho + i) * Wo + j]
 
 
