@@ -321,18 +321,29 @@ cdef inline void _maxpool_forward_one(floating* out, const floating* x, Py_ssize
 
 cdef inline void _maxpool_backward_one(floating* dx, const floating* dout, const floating* x, Py_ssize_t C,
                                        Py_ssize_t H, Py_ssize_t W) noexcept nogil:
+    # each block's gradient goes to its maximum, zeros to the other three (all four written: no
+    # scatter, and the loop vectorises); an odd last row or column gets zeros
     cdef Py_ssize_t Ho = H // 2, Wo = W // 2, c, i, j, best
-    cdef floating largest
+    cdef floating largest, d
     cdef const floating* top
     cdef const floating* bottom
-    memset(dx, 0, C * H * W * sizeof(floating))
+    cdef floating* dtop
+    cdef floating* dbottom
+    if H % 2 or W % 2:
+        memset(dx, 0, C * H * W * sizeof(floating))
     for c in range(C):
         for i in range(Ho):
             top = x + (c * H + 2 * i) * W
             bottom = top + W
+            dtop = dx + (c * H + 2 * i) * W
+            dbottom = dtop + W
             for j in range(Wo):
                 best = _max_block(top, bottom, j, &largest)
-                dx[(c * H + 2 * i + (best >> 1)) * W + 2 * j + (best & 1)] = dout[(c * Ho + i) * Wo + j]
+                d = dout[(c * Ho + i) * Wo + j]
+                dtop[2 * j] = d if best == 0 else 0
+                dtop[2 * j + 1] = d if best == 1 else 0
+                dbottom[2 * j] = d if best == 2 else 0
+                dbottom[2 * j + 1] = d if best == 3 else 0
 
 
 # --- fully connected: out[k] = b[k] + sum_f w[k, f] x[f] ----------------------------------------------
