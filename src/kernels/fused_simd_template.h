@@ -45,8 +45,10 @@ static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* res
             for (int y = 0; y < LENET_C1_O; y++)
                 for (int p0 = 0; p0 <= LENET_C1_O - 16; p0 += LENET_C1_O - 16) {
                     V xv[LENET_K];
-                    for (int j = 0; j < LENET_K; j++)
+                    for (int j = 0; j < LENET_K; j++) {
                         xv[j] = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
+                        IN_REGISTER(xv[j]);     /* loaded once for the three maps */
+                    }
                     for (int m = 0; m < 3; m++) {
                         V d = *(const V*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0);
                         if (p0)
@@ -227,12 +229,18 @@ FN(lenet_dense_forward_rows)(T* restrict out, const T* restrict x, const T* rest
         for (int r = 0; r < rows; r++)
             for (int s = 0; s < n; s++)
                 acc[r][s] = (V){0};
-        for (int f = 0; f < full; f += 16)
+        for (int f = 0; f < full; f += 16) {
+            V xv[LENET_GROUP];
+            for (int s = 0; s < n; s++) {
+                xv[s] = *(const V*)(x + s * stride + f);
+                IN_REGISTER(xv[s]);     /* loaded once for all the rows */
+            }
             for (int r = 0; r < rows; r++) {
                 const V wv = *(const V*)(w + (ptrdiff_t)(k + r) * F + f);
                 for (int s = 0; s < n; s++)
-                    acc[r][s] += wv * *(const V*)(x + s * stride + f);
+                    acc[r][s] += wv * xv[s];
             }
+        }
         for (int r = 0; r < rows; r++)
             for (int s = 0; s < n; s++) {
                 for (int l = 0; l < F - full; l++)
@@ -262,7 +270,7 @@ static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x,
     case 1: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 1); break;
     case 2: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 2); break;
     case 3: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 3); break;
-    default: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, LENET_GROUP); break;
+    default: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 4); break;
     }
 }
 
@@ -340,6 +348,6 @@ static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* r
     case 1: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 1); break;
     case 2: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 2); break;
     case 3: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 3); break;
-    default: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, LENET_GROUP); break;
+    default: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 4); break;
     }
 }
