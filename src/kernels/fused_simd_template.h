@@ -287,7 +287,9 @@ FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const
                 xv[s][h] = *(const V*)(x + s * stride + f + 16 * h);
             }
         for (int k = 0; k < K; k++) {
-            const V w0 = *(const V*)(w + (ptrdiff_t)k * F + f), w1 = *(const V*)(w + (ptrdiff_t)k * F + f + 16);
+            V w0 = *(const V*)(w + (ptrdiff_t)k * F + f), w1 = *(const V*)(w + (ptrdiff_t)k * F + f + 16);
+            IN_REGISTER(w0);    /* loaded once for all the samples */
+            IN_REGISTER(w1);
             V* g = (V*)(dw + (ptrdiff_t)k * F + f);
             V g0 = g[0], g1 = *(V*)(dw + (ptrdiff_t)k * F + f + 16);
             for (int s = 0; s < n; s++) {
@@ -311,7 +313,8 @@ FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const
             xv[s] = *(const V*)(x + s * stride + f);
         }
         for (int k = 0; k < K; k++) {
-            const V wv = *(const V*)(w + (ptrdiff_t)k * F + f);
+            V wv = *(const V*)(w + (ptrdiff_t)k * F + f);
+            IN_REGISTER(wv);
             V* g = (V*)(dw + (ptrdiff_t)k * F + f);
             V gv = *g;
             for (int s = 0; s < n; s++) {
