@@ -354,3 +354,56 @@ static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* r
     default: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 4); break;
     }
 }
+
+static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, T* restrict b, T* restrict vw,
+                                                 T* restrict vb, const T* restrict step_w,
+                                                 const T* restrict step_b, const T* restrict dout,
+                                                 const T* restrict x, int F, int K, T momentum, T decay)
+{
+    /* One sample's dense backward with its update folded in (batch size 1), so that the weights and their
+     * step sizes stream past once, with no gradient row: dx (F,) overwritten (through the weights before
+     * their update, the sum over k ascending), then w (K, F) and b (K,) updated with the gradient
+     * dout x^T and dout as train.pyx's _update does (vw, vb: the velocities; NULL without momentum). */
+    int f = 0;
+    for (; f + 16 <= F; f += 16) {
+        V acc = {0};
+        const V xv = *(const V*)(x + f);
+        for (int k = 0; k < K; k++) {
+            const ptrdiff_t at = (ptrdiff_t)k * F + f;
+            const V wv = *(const V*)(w + at), st = *(const V*)(step_w + at);
+            const V g = dout[k] * xv;
+            acc += dout[k] * wv;
+            if (vw) {
+                const V v = momentum * *(const V*)(vw + at) + (g + decay * wv);
+                *(V*)(vw + at) = v;
+                *(V*)(w + at) = wv - st * v;
+            } else {
+                *(V*)(w + at) = wv - st * (g + decay * wv);
+            }
+        }
+        *(V*)(dx + f) = acc;
+    }
+    for (; f < F; f++) {
+        T acc = 0;
+        for (int k = 0; k < K; k++) {
+            const ptrdiff_t at = (ptrdiff_t)k * F + f;
+            const T wv = w[at], g = dout[k] * x[f];
+            acc += dout[k] * wv;
+            if (vw) {
+                vw[at] = momentum * vw[at] + (g + decay * wv);
+                w[at] = wv - step_w[at] * vw[at];
+            } else {
+                w[at] = wv - step_w[at] * (g + decay * wv);
+            }
+        }
+        dx[f] = acc;
+    }
+    for (int k = 0; k < K; k++) {
+        if (vb) {
+            vb[k] = momentum * vb[k] + (dout[k] + decay * b[k]);
+            b[k] -= step_b[k] * vb[k];
+        } else {
+            b[k] -= step_b[k] * (dout[k] + decay * b[k]);
+        }
+    }
+}

@@ -57,6 +57,12 @@ cdef extern from "fused_simd.h" nogil:
                                 const float* w, int F, int K, Py_ssize_t stride, int n)
     void lenet_dense_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
                                 const double* w, int F, int K, Py_ssize_t stride, int n)
+    void lenet_dense_backward_step_f(float* dx, float* w, float* b, float* vw, float* vb, const float* step_w,
+                                     const float* step_b, const float* dout, const float* x, int F, int K,
+                                     float momentum, float decay)
+    void lenet_dense_backward_step_d(double* dx, double* w, double* b, double* vw, double* vb,
+                                     const double* step_w, const double* step_b, const double* dout,
+                                     const double* x, int F, int K, double momentum, double decay)
     enum: LENET_GROUP   # samples through the dense layers together
 
 from _layers cimport (_dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
@@ -156,6 +162,36 @@ cdef inline void _dense_backward(floating* dx, floating* dw, floating* db, const
         lenet_dense_backward_d(dx, dw, db, dout, x, w, F, K, WORK, n)
 
 
+cdef struct Step:
+    # batch size 1: the update folded into the dense layers' backward pass (see _dense_backward_step)
+    void* params        # floating*: the flat parameters
+    void* velocity      # floating*, or NULL without momentum
+    const void* step    # const floating*: the step sizes
+    double momentum, decay
+
+
+cdef inline void _dense_layer_backward(floating* dx, floating* g, const floating* w, Py_ssize_t wo, Py_ssize_t bo,
+                                       const floating* dout, const floating* x, int F, int K, int n,
+                                       const Step* update) noexcept nogil:
+    # the backward pass of the dense layer with weights at wo and biases at bo: into the gradient row g,
+    # or (update not NULL: one sample) straight into the parameters
+    cdef floating* p
+    cdef floating* v
+    cdef const floating* st
+    if update == NULL:
+        _dense_backward(dx, g + wo, g + bo, dout, x, w + wo, F, K, n)
+        return
+    p = <floating*>update.params
+    v = <floating*>update.velocity
+    st = <const floating*>update.step
+    if floating is float:
+        lenet_dense_backward_step_f(dx, p + wo, p + bo, v + wo if v != NULL else NULL, v + bo if v != NULL else NULL,
+                                    st + wo, st + bo, dout, x, F, K, <float>update.momentum, <float>update.decay)
+    else:
+        lenet_dense_backward_step_d(dx, p + wo, p + bo, v + wo if v != NULL else NULL, v + bo if v != NULL else NULL,
+                                    st + wo, st + bo, dout, x, F, K, update.momentum, update.decay)
+
+
 # _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
 # all of them in one function exceed the compiler's inlining limits, and the innermost helpers (the
 # squash, the lane sums) would stay calls inside the hot loops, which then do not vectorise
@@ -241,9 +277,10 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
 
 cdef void _backward(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
                     const int64_t* idx, const unsigned char* table, const floating* centers, const Layout* L,
-                    bint paper) noexcept nogil:
+                    bint paper, const Step* update) noexcept nogil:
     # from the output gradients at a + s * WORK + G + OUT back to C1, adding the parameter gradients
-    # into g, but those of C3's weights and of C1 into the partial gradients part
+    # into g, but those of C3's weights and of C1 into the partial gradients part; with update (one
+    # sample), the dense layers' parameters are updated at once instead
     cdef floating* d = a + G
     cdef floating* r
     cdef int s
@@ -252,15 +289,15 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
             r = a + s * WORK
             _rbf_backward_one(r + G + F6, r + G + OUT, r + F6, centers, 84, 10)
     else:
-        _dense_backward(d + F6, g + L.ow, g + L.ob, d + OUT, a + F6, w + L.ow, 84, 10, n)
+        _dense_layer_backward(d + F6, g, w, L.ow, L.ob, d + OUT, a + F6, 84, 10, n, update)
     for s in range(n):
         r = a + s * WORK
         _activate_backward(r + G + F6, r + F6, OUT - F6, paper)
-    _dense_backward(d + C5, g + L.f6w, g + L.f6b, d + F6, a + C5, w + L.f6w, 120, 84, n)
+    _dense_layer_backward(d + C5, g, w, L.f6w, L.f6b, d + F6, a + C5, 120, 84, n, update)
     for s in range(n):
         r = a + s * WORK
         _activate_backward(r + G + C5, r + C5, F6 - C5, paper)
-    _dense_backward(d + S4, g + L.c5w, g + L.c5b, d + C5, a + S4, w + L.c5w, 400, 120, n)
+    _dense_layer_backward(d + S4, g, w, L.c5w, L.c5b, d + C5, a + S4, 400, 120, n, update)
     for s in range(n):
         r = a + s * WORK
         d = r + G
@@ -281,11 +318,12 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
 cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
                       const int64_t* idx, const int64_t* labels, const unsigned char* table,
                       const floating* c3wt, const floating* centers, const Layout* L, bint paper, int kind,
-                      double map_j, double scale, double* losses, int64_t* predictions) noexcept nogil:
+                      double map_j, double scale, double* losses, int64_t* predictions,
+                      const Step* update) noexcept nogil:
     # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
     # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
     # writes each sample's loss and prediction (the argmin of the penalties, paper, or the argmax of
-    # the logits)
+    # the logits); update: see _backward
     cdef const floating* out
     cdef Py_ssize_t i, best
     cdef int s
@@ -299,7 +337,7 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
                 best = i
         predictions[s] = best
         _loss_backward_one(a + s * WORK + G + OUT, out, labels[idx[s]], 10, kind, map_j, scale)
-    _backward(g, part, a, n, w, x, idx, table, centers, L, paper)
+    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update)
 
 
 cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
@@ -317,10 +355,11 @@ cdef inline void _update(floating* w, floating* v, floating* g, const floating* 
             g[p] = 0
 
 
-cdef object _segments(const Layout* L, const unsigned char[:, ::1] table):
-    # [start, stop) of the trainable parameters: all but the C3 weights of pairs outside the table,
-    # cut into pieces of at most SEGMENT for the parallel update
-    trainable = np.ones(L.size, dtype=bool)
+cdef object _segments(const Layout* L, const unsigned char[:, ::1] table, Py_ssize_t end):
+    # [start, stop) of the trainable parameters before `end`: all but the C3 weights of pairs outside
+    # the table, cut into pieces of at most SEGMENT for the parallel update
+    trainable = np.zeros(L.size, dtype=bool)
+    trainable[:end] = True
     trainable[L.c3w:L.c3w + 2400] = np.repeat(np.asarray(table).T.reshape(-1) != 0, 25)
     edges = np.flatnonzero(np.diff(trainable, prepend=False, append=False))
     return np.array([(lo, min(lo + SEGMENT, stop)) for start, stop in zip(edges[::2], edges[1::2])
@@ -350,7 +389,14 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     if M == 0:
         return
     n_threads = min(n_threads, batch_size)     # batch size 1: serial, no OpenMP region
-    cdef const int64_t[:, ::1] segments = _segments(&L, table)
+    # batch size 1 updates the dense layers (C5 on: the end of the layout) in their backward pass
+    cdef const int64_t[:, ::1] segments = _segments(&L, table, L.c5w if batch_size == 1 else L.size)
+    cdef Step update
+    update.params = &params[0]
+    update.velocity = v
+    update.step = &step[0]
+    update.momentum = momentum
+    update.decay = weight_decay
     cdef floating[:, ::1] rows = np.zeros((n_threads, L.size), dtype)    # per-thread gradients
     cdef floating[::1] total = np.zeros(L.size if batch_size > 1 else 1, dtype)
     # samples go through in groups of up to LENET_GROUP consecutive ones, no more than a thread's share
@@ -367,7 +413,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             if batch_size == 1:
                 _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
                             &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, kind, map_j,
-                            scale, &losses[start], &predictions[start])
+                            scale, &losses[start], &predictions[start], &update)
                 _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
@@ -378,7 +424,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 first = start + n * group
                 _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(group, start + B - first),
                             &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
-                            &L, paper, kind, map_j, scale, &losses[first], &predictions[first])
+                            &L, paper, kind, map_j, scale, &losses[first], &predictions[first], NULL)
             for t in range(n_threads):
                 _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
             for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
