@@ -91,6 +91,8 @@ class LeNet5:
             self._grads[name] = self._grad_flat[offset:offset + size].reshape(shape)
             offset += size
         self._centers = np.array(RBF_CENTERS, dtype=self.dtype) if variant == "paper" else None
+        # the fused kernels' arguments, checked once (the arrays are only ever changed in place)
+        self._network = ops._network_args(self._flat, variant, self._table, self._centers)
         self._initialize(np.random.default_rng(seed))
 
     # --- parameters ---------------------------------------------------------------------------------
@@ -329,8 +331,8 @@ class LeNet5:
 
     def _scores(self, x):
         """Outputs of a validated batch: the fused forward kernel (the same layer code as _forward)."""
-        return ops.network_forward(self._flat, x, variant=self.variant, table=self._table,
-                                   centers=self._centers, n_threads=effective_n_threads(self.n_threads))
+        return ops._network_forward(self._network, x, np.empty((len(x), 10), self.dtype),
+                                    effective_n_threads(self.n_threads))
 
     def evaluate(self, x, y):
         """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).

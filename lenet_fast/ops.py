@@ -400,11 +400,18 @@ def network_forward(params, x, *, variant, table, centers=None, out=None, n_thre
     (paper) or logits (modern). params: the model's flat parameter array (layout ``_train.layout``).
     Each sample runs through all layers in a per-thread work row, so nothing of size N is allocated
     but `out`."""
-    paper, params, table, centers = _network_args(params, variant, table, centers)
-    x = _input(x, "x", params.dtype, 4)
+    network = _network_args(params, variant, table, centers)
+    x = _input(x, "x", network[1].dtype, 4)
     _check_shape(x, "x", (len(x), 1, 32, 32))
-    out = _output_buffer(out, "out", (len(x), 10), params.dtype)
-    _NETWORK_FORWARD[params.dtype](params, x, out, table, centers, paper, _threads(n_threads))
+    out = _output_buffer(out, "out", (len(x), 10), network[1].dtype)
+    return _network_forward(network, x, out, _threads(n_threads))
+
+
+def _network_forward(network, x, out, n_threads):
+    """network_forward on checked arguments: network = _network_args(...) (a model keeps its own),
+    x (N, 1, 32, 32) and out (N, 10) C-contiguous of its dtype, n_threads >= 1."""
+    paper, params, table, centers = network
+    _NETWORK_FORWARD[params.dtype](params, x, out, table, centers, paper, n_threads)
     return out
 
 
