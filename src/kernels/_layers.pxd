@@ -1,5 +1,6 @@
 # The per-sample layer math, one implementation of each layer: cimported (and inlined) by the per-layer
-# kernel modules (conv, pool, dense, activation, output) and by the fused training kernel (train).
+# kernel modules (conv, pool, dense, activation, output) and by the fused kernels (train), which take
+# their convolutions and dense layers from fused_simd.h instead.
 # Raw pointers to one sample's contiguous arrays; the callers check shapes and own the threading.
 from cython cimport floating
 from libc.math cimport copysignf, exp, fabsf, log, tanh
@@ -195,8 +196,8 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
                                     const floating* dout, const floating* x, const floating* w,
                                     const unsigned char* table, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     Py_ssize_t K, Py_ssize_t kh, Py_ssize_t kw, bint squared) noexcept nogil:
-    # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten; dw (K, C, kh, kw), db (K,) accumulated
-    # (dx or dw NULL: not computed); wide: _wide_size scratch
+    # dout (K, Ho, Wo), x (C, H, W) -> dx (C, H, W) overwritten; dw (K, C, kh, kw), db (K,) accumulated;
+    # wide: _wide_size scratch
     cdef Py_ssize_t Ho = H - kh + 1, Wo = W - kw + 1, L = (Ho - 1) * W + Wo
     cdef Py_ssize_t k, c, i, j, y
     cdef floating acc[LANES]
@@ -204,8 +205,7 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
     cdef const floating* wrow
     cdef floating* map = wide + kw - 1            # the wide map, after its leading zeros
     cdef floating* flipped = map + L + kw - 1     # a kernel row reversed (squared if squared)
-    if dx != NULL:
-        memset(dx, 0, C * H * W * sizeof(floating))
+    memset(dx, 0, C * H * W * sizeof(floating))
     for k in range(K):
         memset(acc, 0, sizeof(acc))
         _add_lanes(acc, dout + k * Ho * Wo, Ho * Wo)
@@ -217,10 +217,7 @@ cdef inline void _conv_backward_one(floating* dx, floating* dw, floating* db, fl
             if not table[c * K + k]:
                 continue
             for i in range(kh):
-                if dw != NULL:
-                    _row_taps_dweight(dw + ((k * C + c) * kh + i) * kw, map, x + (c * H + i) * W, L, kw, squared)
-                if dx == NULL:
-                    continue
+                _row_taps_dweight(dw + ((k * C + c) * kh + i) * kw, map, x + (c * H + i) * W, L, kw, squared)
                 # dx[c] from row i on: dx[p] += sum_j w[j] map[p - j], map read as zero outside 0..L-1
                 wrow = w + ((k * C + c) * kh + i) * kw
                 if kw == 5:         # as in the forward pass, with the row where it cannot alias dx

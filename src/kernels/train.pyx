@@ -65,7 +65,7 @@ cdef extern from "fused_simd.h" nogil:
                                      const double* x, int F, int K, double momentum, double decay)
     enum: LENET_GROUP   # samples through the dense layers together
 
-from _layers cimport (_dense_forward_one, _loss_backward_one, _loss_one, _maxpool_backward_one,
+from _layers cimport (_loss_backward_one, _loss_one, _maxpool_backward_one,
                       _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
                       _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
 
