@@ -80,6 +80,24 @@ def test_matches_the_python_path(variant, criterion, batch_size, momentum, weigh
     assert not np.array_equal(net._flat, LeNet5(variant, dtype="float64", seed=4)._flat)
 
 
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+@pytest.mark.parametrize("batch_size,n_threads", [(4, 1), (7, 1), (7, 2), (16, 2)])
+def test_every_group_size_matches_the_python_path(variant, batch_size, n_threads, rng):
+    # a thread takes its samples through the dense layers in groups of 1 to 4 (separate code for each
+    # size): batch 4 on one thread is one group of 4, batch 7 groups of 4 and 3, on two threads 4 | 3,
+    # batch 16 on two threads 4 + 4 | 4 + 4; with momentum and weight decay, over several batches
+    criterion = "mse" if variant == "paper" else "cross_entropy"
+    net, x, y, order, step = _setup(rng, variant, criterion, np.float64, n=20, m=2 * batch_size + 3)
+    ref = LeNet5(variant, dtype="float64", criterion=criterion, map_j=0.5, seed=4, n_threads=2)
+    v, ref_v = np.zeros_like(net._flat), np.zeros_like(net._flat)
+    losses, predictions = _kernel_steps(net, x, y, order, step, batch_size, 0.9, 1e-3, v, n_threads=n_threads)
+    ref_losses, ref_predictions = _python_steps(ref, x, y, order, step, batch_size, 0.9, 1e-3, ref_v)
+    np.testing.assert_array_equal(predictions, ref_predictions)
+    assert_close(losses, ref_losses, np.float64, "losses")
+    assert_close(net._flat, ref._flat, np.float64, "params")
+    assert_close(v, ref_v, np.float64, "velocity")
+
+
 @pytest.mark.parametrize("variant,criterion", CONFIGS)
 def test_float32_follows_the_python_path(variant, criterion, rng):
     net, x, y, order, step = _setup(rng, variant, criterion, np.float32)
