@@ -13,12 +13,33 @@ def finite_number(name, value, *, above=None, at_least=None, below=None, at_most
             and (low is None or (value > low if low_open else value >= low)) \
             and (high is None or (value < high if high_open else value <= high)):
         return float(value)
-    if low is not None and high is not None:
-        allowed = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    elif low is not None:
-        allowed = f" {'>' if low_open else '>='} {low}"
-    elif high is not None:
-        allowed = f" {'<' if high_open else '<='} {high}"
+    raise ValueError(f"{name} must be a finite number{_allowed(low, low_open, high, high_open)}, got {value!r}")
+
+
+def integer(name, value, *, at_least=None, at_most=None, allow_none=False):
+    """`value` as an int if it is a Python or NumPy integer (not a bool, not a float such as 3.0)
+    ``>= at_least`` and ``<= at_most`` (bounds left as None are not checked); None stays None when
+    `allow_none`. Otherwise a TypeError (not an integer) or a ValueError (out of range) naming the
+    argument, the bad value and the allowed range."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        as_int = int(value)
+        if (at_least is None or as_int >= at_least) and (at_most is None or as_int <= at_most):
+            return as_int
+        error = ValueError
     else:
-        allowed = ""
-    raise ValueError(f"{name} must be a finite number{allowed}, got {value!r}")
+        error = TypeError
+    or_none = " or None" if allow_none else ""
+    raise error(f"{name} must be an integer{_allowed(at_least, False, at_most, False)}{or_none}, got {value!r}")
+
+
+def _allowed(low, low_open, high, high_open):
+    """The range of an error message: ' in [low, high)', ' > low', ' <= high', ... ('' without bounds)."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""

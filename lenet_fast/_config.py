@@ -6,6 +6,7 @@ import sys
 import numpy as np
 
 from . import _platform
+from ._checks import integer
 
 
 def effective_n_threads(n_threads=None):
@@ -15,8 +16,7 @@ def effective_n_threads(n_threads=None):
     A positive int: exactly that many. A negative int counts back from the limit (-1 = all, -2 = all
     but one, never fewer than 1). Without OpenMP the answer is always 1.
     """
-    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer))):
-        raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
+    n_threads = integer("n_threads", n_threads, allow_none=True)
     if n_threads == 0:
         raise ValueError("n_threads must not be 0 (use None for all threads, or a positive count)")
     if not _platform.openmp_enabled():
@@ -25,8 +25,8 @@ def effective_n_threads(n_threads=None):
     if n_threads is None:
         return limit
     if n_threads < 0:
-        return max(1, limit + int(n_threads) + 1)
-    return int(n_threads)
+        return max(1, limit + n_threads + 1)
+    return n_threads
 
 
 def _openmp_runtime():

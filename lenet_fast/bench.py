@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from . import LeNet5, __version__, _platform
+from ._checks import integer
 from ._config import _openmp_runtime, effective_n_threads
 from .constants import C3_TABLE, INPUT_BACKGROUND, INPUT_FOREGROUND
 from .model import VARIANTS
@@ -152,8 +153,7 @@ def flops_per_image(variant, batch_size=1):
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = integer("batch_size", batch_size, at_least=1)
     paper = variant == "paper"
 
     def row(forward, backward, params=0):
@@ -345,8 +345,7 @@ def _measure_memory(n_images, n_threads, with_torch):
 def run_bench(repeats=5, threads=(1, 2), quick=False, use_torch=True, out=None):
     """Measure, print the table on `out` (default stdout) and return the report as a dict."""
     out = out or sys.stdout
-    if repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    repeats = integer("repeats", repeats, at_least=1)
     torch = _import_torch() if use_torch else None
     n_train, batches, n_infer, calls = (64, (1, 16), 64, 20) if quick else (1024, TRAIN_BATCHES, 1024, 200)
     if quick:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from . import LeNet5, show_config
-from ._checks import finite_number
+from ._checks import finite_number, integer
 from .model import DTYPES, VARIANTS
 
 
@@ -177,8 +177,7 @@ def _config(args):
 def _bench(args):
     from . import bench
     threads = bench.parse_threads(args.threads)
-    if args.repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
+    integer("--repeats", args.repeats, at_least=1)
     report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, use_torch=not args.no_torch)
     if args.json:
         bench.write_json(report, args.json)

@@ -7,7 +7,7 @@ through ``lenet_fast.ops``; this module validates user input before any compiled
 import numpy as np
 
 from . import ops
-from ._checks import finite_number
+from ._checks import finite_number, integer
 from ._config import effective_n_threads
 from ._validate import all_finite
 from .constants import C3_TABLE, CRITERIA, RBF_CENTERS
@@ -68,8 +68,7 @@ class LeNet5:
             raise ValueError(f"criterion must be one of {CRITERIA[variant]} for the {variant} variant, "
                              f"got {criterion!r}")
         map_j = finite_number("map_j", map_j, above=0)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        seed = integer("seed", seed, at_least=0, allow_none=True)
         effective_n_threads(n_threads)  # validates n_threads
         self.variant = variant
         self.dtype = np.dtype(dtype)

@@ -12,7 +12,7 @@ their callers and run without the GIL), allocates outputs that were not given, a
 import numpy as np
 
 from . import _activation, _conv, _dense, _output, _pool
-from ._checks import finite_number
+from ._checks import finite_number, integer
 from ._config import effective_n_threads
 
 _FLOATS = (np.float32, np.float64)
@@ -443,8 +443,7 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
     order = _integers(order, "order", None, len(x))
     step = _input(step, "step", dtype, 1)
     _check_shape(step, "step", (size,))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = integer("batch_size", batch_size, at_least=1)
     map_j = finite_number("map_j", map_j, above=0)
     momentum = finite_number("momentum", momentum, at_least=0)
     weight_decay = finite_number("weight_decay", weight_decay, at_least=0)
@@ -459,5 +458,5 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
     losses = _output_buffer(losses, "losses", order.shape, np.float64)
     predictions = _output_buffer(predictions, "predictions", order.shape, np.int64)
     _train.train_steps(params, velocity, step, x, labels, order, losses, predictions, table, centers, paper,
-                       _LOSS_KINDS[criterion], map_j, int(batch_size), momentum, weight_decay, _threads(n_threads))
+                       _LOSS_KINDS[criterion], map_j, batch_size, momentum, weight_decay, _threads(n_threads))
     return losses, predictions

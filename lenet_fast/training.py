@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ._checks import finite_number
+from ._checks import finite_number, integer
 from .preprocessing import preprocess
 from .serialization import model_from, model_header, read_archive, write_archive
 
@@ -55,12 +55,9 @@ class SDLM:
     def __init__(self, learning_rate=2e-5, mu=0.02, hessian_samples=500):
         mu = finite_number("mu", mu, above=0)
         learning_rate = finite_number("learning_rate", learning_rate, above=0)
-        if isinstance(hessian_samples, bool) or not isinstance(hessian_samples, (int, np.integer)) \
-                or hessian_samples < 1:
-            raise ValueError(f"hessian_samples must be a positive int, got {hessian_samples!r}")
         self.learning_rate = learning_rate
         self.mu = mu
-        self.hessian_samples = int(hessian_samples)
+        self.hessian_samples = integer("hessian_samples", hessian_samples, at_least=1)
         self.h = None
 
     def rate(self, epoch, epochs):
@@ -204,14 +201,12 @@ class Trainer:
         self.optimizer = make_optimizer(optimizer, net.variant, learning_rate, momentum, weight_decay)
         if self.optimizer.name == "sdlm" and net.variant != "paper":
             raise ValueError("SDLM needs the paper variant; use optimizer='sgd' for the modern variant")
-        self.epochs = _positive_int("epochs", epochs)
+        self.epochs = integer("epochs", epochs, at_least=1)
         if batch_size is None:
             batch_size = 1 if self.optimizer.name == "sdlm" else 64
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = integer("batch_size", batch_size, at_least=1)
         self.distortions = _distortions(distortions)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = integer("seed", seed, at_least=0)
         shuffle = shuffle or ("once" if self.optimizer.name == "sdlm" else "every_epoch")
         if shuffle not in ("once", "every_epoch"):
             raise ValueError(f"shuffle must be 'once' or 'every_epoch', got {shuffle!r}")
@@ -427,12 +422,6 @@ class Trainer:
         if "sdlm_h" in state:
             trainer.optimizer.h = state["sdlm_h"].copy()
         return trainer
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _distortions(distortions):

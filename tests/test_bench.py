@@ -149,11 +149,11 @@ def test_flops_totals_and_batch_size():
     assert inference_flops_per_image("paper") == 686_012      # the paper's ~340,000 connections, as FLOPs
 
 
-@pytest.mark.parametrize("kwargs, word", [({"variant": "lenet"}, "variant"),
-                                          ({"variant": "paper", "batch_size": 0}, "batch_size"),
-                                          ({"variant": "paper", "batch_size": 2.0}, "batch_size")])
-def test_flops_per_image_errors_name_the_argument(kwargs, word):
-    with pytest.raises(ValueError, match=word):
+@pytest.mark.parametrize("kwargs, error, word", [({"variant": "lenet"}, ValueError, "variant"),
+                                                 ({"variant": "paper", "batch_size": 0}, ValueError, "batch_size"),
+                                                 ({"variant": "paper", "batch_size": 2.0}, TypeError, "batch_size")])
+def test_flops_per_image_errors_name_the_argument(kwargs, error, word):
+    with pytest.raises(error, match=word):
         flops_per_image(**kwargs)
 
 

@@ -125,7 +125,7 @@ def test_ctrl_c_exits_130_with_the_checkpoint_named(tmp_path, digits_dir, capsys
 @pytest.mark.parametrize("argv,message", [
     (["train", "--data", "/nonexistent/dir"], "nonexistent"),
     (["train", "--resume", "/nonexistent/ckpt.npz"], "checkpoint file not found"),
-    (["train", "--epochs", "0"], "epochs must be a positive int"),
+    (["train", "--epochs", "0"], "epochs must be an integer >= 1, got 0"),
     (["train", "--val-split", "1.5"], "--val-split must be a finite number in [0, 1), got 1.5"),
     (["evaluate", "/nonexistent/model.npz"], "model file not found"),
 ])

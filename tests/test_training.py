@@ -217,8 +217,8 @@ def test_checkpoint_files_are_validated(tmp_path, rng):
 # --- arguments ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(epochs=0), "epochs must be a positive int"),
-    (dict(batch_size=0), "batch_size must be a positive int"),
+    (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
     (dict(optimizer="adam"), "optimizer must be one of"),
     (dict(optimizer="sdlm", momentum=0.9), "SDLM .* has no momentum"),
     (dict(optimizer="sgd", learning_rate=-1.0), "learning_rate must be a finite number > 0"),
@@ -230,6 +230,13 @@ def test_checkpoint_files_are_validated(tmp_path, rng):
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Trainer(LeNet5(), **kwargs)
+
+
+@pytest.mark.parametrize("make", [lambda: Trainer(LeNet5(), epochs=3.0), lambda: Trainer(LeNet5(), batch_size=True),
+                                  lambda: Trainer(LeNet5(), seed="0"), lambda: SDLM(hessian_samples=500.0)])
+def test_integer_arguments_of_another_type_are_a_type_error(make):
+    with pytest.raises(TypeError, match=r"must be an integer >= \d, got "):
+        make()
 
 
 def test_sdlm_needs_the_paper_variant():
