@@ -4,8 +4,8 @@
 Design:
 - Each sample's activations and gradients are kept in a small contiguous work row. The layers are the
   per-sample helpers of ``_layers.pxd`` (the same code as the per-layer kernels), except where the
-  compiler's vectorisation of those general loops falls short: C1, C3 and the dense layers' backward pass
-  come from ``fused_simd.h`` (C with vector extensions; C3 is vectorised across its 16 output maps).
+  compiler's vectorisation of those general loops falls short: C1, C3 and the dense layers come from
+  ``fused_simd.h`` (C with vector extensions; C3 is vectorised across its 16 output maps).
 - A thread takes its samples in groups of up to LENET_GROUP (4) consecutive ones: each goes through the
   convolutions alone, the group goes through the dense layers together, so that C5's 48,000 weights
   (and their gradients) stream through the cache once per group, not once per sample.
@@ -14,9 +14,11 @@ Design:
   ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
   C1's and C3's gradients are first kept in the layouts their code wants (16 partial sums per C1
   weight; C3's transposed) and folded into the gradient row once per batch.
-- Batch size 1 runs serially, with no OpenMP region. Larger batches spread their groups over the
-  threads with a static ``prange``, each thread summing into its own gradient row; the rows are added
-  in row order (``add_thread_rows``), so results are bit-identical for a given thread count.
+- Batch size 1 runs serially, with no OpenMP region, and updates the dense layers within their backward
+  pass (``_dense_layer_backward``), which saves streaming their gradient row. Larger batches spread
+  their groups over the threads with a static ``prange``, each thread summing into its own gradient
+  row; the rows are added in row order (``add_thread_rows``), so results are bit-identical for a given
+  thread count.
 - The update runs over ``segments``: [start, stop) ranges of the trainable parameters, which leave out
   the C3 weights outside the connection table (they stay exactly as they are: zero).
 - Kernels trust their callers: ``lenet_fast.ops.train_steps`` checks everything first.
