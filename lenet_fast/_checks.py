@@ -23,7 +23,8 @@ def integer(name, value, *, at_least=None, at_most=None, allow_none=False):
     argument, the bad value and the allowed range."""
     if value is None and allow_none:
         return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    # (type(value) is int first: the ABC check is slow, and n_threads is checked on every kernel call)
+    if type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
         as_int = int(value)
         if (at_least is None or as_int >= at_least) and (at_most is None or as_int <= at_most):
             return as_int
