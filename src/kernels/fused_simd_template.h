@@ -274,58 +274,52 @@ static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x,
     }
 }
 
-static inline __attribute__((always_inline)) void
-FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
-                           const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
+static inline __attribute__((always_inline)) int
+FN(lenet_dense_backward_cols)(T* restrict dx, T* restrict dw, const T* restrict dout, const T* restrict x,
+                              const T* restrict w, int f, int F, int K, ptrdiff_t stride, const int n,
+                              const int width)
 {
-    int f = 0;
-    for (; f + 32 <= F; f += 32) {          /* 32 inputs of every sample's dx in registers */
+    /* the inputs f, f + 1, ... `width` vectors at a time while a whole block fits below F: every
+     * sample's dx for the block in registers, each weight and gradient vector loaded once for all n
+     * samples; returns the first input not done */
+    for (; f + 16 * width <= F; f += 16 * width) {
         V acc[LENET_GROUP][2], xv[LENET_GROUP][2];
         for (int s = 0; s < n; s++)
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < width; h++) {
                 acc[s][h] = (V){0};
                 xv[s][h] = *(const V*)(x + s * stride + f + 16 * h);
             }
         for (int k = 0; k < K; k++) {
-            V w0 = *(const V*)(w + (ptrdiff_t)k * F + f), w1 = *(const V*)(w + (ptrdiff_t)k * F + f + 16);
-            IN_REGISTER(w0);    /* loaded once for all the samples */
-            IN_REGISTER(w1);
-            V* g = (V*)(dw + (ptrdiff_t)k * F + f);
-            V g0 = g[0], g1 = *(V*)(dw + (ptrdiff_t)k * F + f + 16);
+            V wv[2], gv[2];
+            for (int h = 0; h < width; h++) {
+                wv[h] = *(const V*)(w + (ptrdiff_t)k * F + f + 16 * h);
+                IN_REGISTER(wv[h]);     /* loaded once for all the samples */
+                gv[h] = *(const V*)(dw + (ptrdiff_t)k * F + f + 16 * h);
+            }
             for (int s = 0; s < n; s++) {
                 const T d = dout[s * stride + k];
-                acc[s][0] += d * w0;
-                acc[s][1] += d * w1;
-                g0 += d * xv[s][0];
-                g1 += d * xv[s][1];
+                for (int h = 0; h < width; h++) {
+                    acc[s][h] += d * wv[h];
+                    gv[h] += d * xv[s][h];
+                }
             }
-            g[0] = g0;
-            *(V*)(dw + (ptrdiff_t)k * F + f + 16) = g1;
+            for (int h = 0; h < width; h++)
+                *(V*)(dw + (ptrdiff_t)k * F + f + 16 * h) = gv[h];
         }
         for (int s = 0; s < n; s++)
-            for (int h = 0; h < 2; h++)
+            for (int h = 0; h < width; h++)
                 *(V*)(dx + s * stride + f + 16 * h) = acc[s][h];
     }
-    for (; f + 16 <= F; f += 16) {
-        V acc[LENET_GROUP], xv[LENET_GROUP];
-        for (int s = 0; s < n; s++) {
-            acc[s] = (V){0};
-            xv[s] = *(const V*)(x + s * stride + f);
-        }
-        for (int k = 0; k < K; k++) {
-            V wv = *(const V*)(w + (ptrdiff_t)k * F + f);
-            IN_REGISTER(wv);
-            V* g = (V*)(dw + (ptrdiff_t)k * F + f);
-            V gv = *g;
-            for (int s = 0; s < n; s++) {
-                acc[s] += dout[s * stride + k] * wv;
-                gv += dout[s * stride + k] * xv[s];
-            }
-            *g = gv;
-        }
-        for (int s = 0; s < n; s++)
-            *(V*)(dx + s * stride + f) = acc[s];
-    }
+    return f;
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                           const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
+{
+    /* 32 inputs at a time, then 16, then the rest one by one */
+    int f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, 0, F, K, stride, n, 2);
+    f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, f, F, K, stride, n, 1);
     for (; f < F; f++)
         for (int s = 0; s < n; s++) {
             T acc = 0;
