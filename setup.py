@@ -1,4 +1,4 @@
-"""Build of lenet_fast's Cython kernels (src/kernels/*.pyx -> lenet_fast._<name>).
+"""Build of lenet_fast's Cython kernels (the table KERNELS: compiled module <- source).
 
 Environment switches (all optional):
   LENET_FAST_ARCH=native|portable|<gcc -march value>
@@ -20,7 +20,21 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["conv", "pool", "dense", "activation", "output", "platform", "distort", "train", "validate"]
+# Each compiled module sits next to the one Python module that calls it. Two kernel paths:
+# src/kernels/layers/ (one layer per call, any shape; lenet_fast.nn.layer_kernels) and
+# src/kernels/network/ (the whole network per call; lenet_fast.nn.network_kernels).
+KERNELS = {
+    "lenet_fast.nn._conv": "src/kernels/layers/conv.pyx",
+    "lenet_fast.nn._pool": "src/kernels/layers/pool.pyx",
+    "lenet_fast.nn._dense": "src/kernels/layers/dense.pyx",
+    "lenet_fast.nn._activation": "src/kernels/layers/activation.pyx",
+    "lenet_fast.nn._output": "src/kernels/layers/output.pyx",
+    "lenet_fast.nn._network": "src/kernels/network/network.pyx",
+    "lenet_fast.nn._validate": "src/kernels/validate.pyx",
+    "lenet_fast.train._distort": "src/kernels/distort.pyx",
+    "lenet_fast._platform": "src/kernels/platform.pyx",
+}
+KERNEL_DIRS = ["src/kernels", "src/kernels/layers", "src/kernels/network"]
 
 
 def _compiles(compiler, source, flags):
@@ -93,7 +107,7 @@ class BuildExt(build_ext):
         # next to the compiled modules (the build tree, or the source tree for in-place builds),
         # for lenet_fast.show_config()
         if getattr(self, "_build_info", None):
-            package_dir = os.path.dirname(self.get_ext_fullpath(self.extensions[0].name))
+            package_dir = os.path.dirname(self.get_ext_fullpath("lenet_fast._platform"))
             with open(os.path.join(package_dir, "_build_info.json"), "w") as f:
                 json.dump(self._build_info, f, indent=1)
 
@@ -108,16 +122,16 @@ class BuildExt(build_ext):
 
 debug = os.environ.get("LENET_FAST_CYTHON_DEBUG", "0") == "1"
 # the shared Cython declarations and C headers: a change to any of them rebuilds every module
-shared_sources = sorted(glob.glob("src/kernels/*.pxd") + glob.glob("src/kernels/*.h"))
+shared_sources = sorted(path for d in KERNEL_DIRS for path in glob.glob(f"{d}/*.pxd") + glob.glob(f"{d}/*.h"))
 extensions = [
-    Extension(f"lenet_fast._{name}", [f"src/kernels/{name}.pyx"], depends=shared_sources,
+    Extension(name, [source], depends=shared_sources, include_dirs=["src/kernels/network"],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")])
-    for name in KERNELS
+    for name, source in KERNELS.items()
 ]
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=["src/kernels"],
+        include_path=KERNEL_DIRS,
         compiler_directives={
             "language_level": 3,
             "boundscheck": debug,

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _platform
 from ._checks import integer
+from ._version import __version__
 
 
 def effective_n_threads(n_threads=None):
@@ -52,7 +53,6 @@ def build_info():
 
 def show_config(file=None):
     """Print version, OpenMP, threads, instruction set, compiler and flags of this build."""
-    from . import __version__
     info = build_info()
     openmp = _platform.openmp_enabled()
     lines = [

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from lenet_fast import LeNet5, _platform
-from lenet_fast.bench import (_memory_run, _status_mib, flops_per_image, inference_flops_per_image,
+from lenet_fast.apps.bench import (_memory_run, _status_mib, flops_per_image, inference_flops_per_image,
                               parse_threads, training_flops_per_image)
-from lenet_fast.cli import main
+from lenet_fast.apps.cli import main
 
 
 def test_quick_bench_writes_table_and_json(tmp_path, capsys):
@@ -195,7 +195,7 @@ def test_memory_run_reports_the_child_s_own_peak():
 
 def test_torch_modern_model():
     torch = pytest.importorskip("torch")
-    from lenet_fast.bench import _Torch
+    from lenet_fast.apps.bench import _Torch
     rng = np.random.default_rng(0)
     x = rng.uniform(-0.1, 1.175, (32, 1, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 32)

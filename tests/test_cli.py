@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from lenet_fast.cli import main
+from lenet_fast.apps.cli import main
 
 
 def test_summary(capsys):
@@ -41,7 +41,7 @@ import json  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lenet_fast import LeNet5  # noqa: E402
-from lenet_fast.datasets import load_sample  # noqa: E402
+from lenet_fast.data.datasets import load_sample  # noqa: E402
 
 
 def _write_idx(path, array):
@@ -80,7 +80,7 @@ def test_train_evaluate_predict(tmp_path, digits_dir, capsys):
     assert "test set (t10k files): 100 images" in text and "confusion matrix" in text
     assert f"error rate {100 * records[2]['test_error']:.2f}%" in text
 
-    from lenet_fast.images import write_png
+    from lenet_fast.data.images import write_png
     data = load_sample()
     files = []
     for i in (0, 2500):
@@ -112,7 +112,7 @@ def test_resume_continues_to_the_same_weights(tmp_path, digits_dir, capsys):
 
 
 def test_ctrl_c_exits_130_with_the_checkpoint_named(tmp_path, digits_dir, capsys, monkeypatch):
-    from lenet_fast.training import Trainer
+    from lenet_fast.train import Trainer
 
     def interrupted(self, x, y, validation_data=None):
         raise KeyboardInterrupt

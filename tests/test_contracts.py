@@ -3,8 +3,8 @@ accumulated, clear errors for mismatched arguments, determinism for a fixed thre
 import numpy as np
 import pytest
 
-from lenet_fast import ops
-from lenet_fast.constants import C3_TABLE
+from lenet_fast.nn import layer_kernels as ops
+from lenet_fast.nn.constants import C3_TABLE
 
 
 def _conv_args(rng, n=4, dtype=np.float64):

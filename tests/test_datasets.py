@@ -11,8 +11,8 @@ import threading
 import numpy as np
 import pytest
 
-from lenet_fast import datasets
-from lenet_fast.datasets import DatasetNotFoundError, load_directory, read_idx
+from lenet_fast.data import datasets
+from lenet_fast.data.datasets import DatasetNotFoundError, load_directory, read_idx
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")

@@ -4,9 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from lenet_fast import ops
-from lenet_fast.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
-from lenet_fast.distortions import Distortions, affine_matrices
+from lenet_fast.nn.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
+from lenet_fast.train.distortions import Distortions, affine_matrices, affine_warp
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -63,7 +62,7 @@ def _decompose(m):
 def test_kernel_matches_reference(dtype, n_threads, rng):
     matrices = _random_matrices(rng, 6)
     x = _inputs(rng, len(matrices), dtype)
-    out = ops.affine_warp(x, matrices, n_threads=n_threads)
+    out = affine_warp(x, matrices, n_threads=n_threads)
     assert out.dtype == dtype and out.shape == x.shape
     np.testing.assert_allclose(out, reference_warp(x.astype(np.float64), matrices, INPUT_BACKGROUND),
                                rtol=0, atol=TOL[dtype])
@@ -72,17 +71,17 @@ def test_kernel_matches_reference(dtype, n_threads, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_identity_returns_the_input_exactly(dtype, rng):
     x = _inputs(rng, 3, dtype)
-    np.testing.assert_array_equal(ops.affine_warp(x, np.broadcast_to(IDENTITY, (3, 2, 3))), x)
+    np.testing.assert_array_equal(affine_warp(x, np.broadcast_to(IDENTITY, (3, 2, 3))), x)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_integer_translation_shifts_by_one_pixel(dtype, rng):
     x = _inputs(rng, 2, dtype)
     bg = dtype(INPUT_BACKGROUND)
-    source_right = ops.affine_warp(x, np.broadcast_to([[1.0, 0, 1], [0, 1, 0]], (2, 2, 3)))
+    source_right = affine_warp(x, np.broadcast_to([[1.0, 0, 1], [0, 1, 0]], (2, 2, 3)))
     np.testing.assert_array_equal(source_right[..., :-1], x[..., 1:])   # reads one pixel to the right
     assert (source_right[..., -1] == bg).all()                        # background enters on the right
-    down = ops.affine_warp(x, affine_matrices(0, 1, 1, 1, 0)[None].repeat(2, 0))
+    down = affine_warp(x, affine_matrices(0, 1, 1, 1, 0)[None].repeat(2, 0))
     np.testing.assert_array_equal(down[..., 1:, :], x[..., :-1, :])   # translate_y=1 moves it down
     assert (down[..., 0, :] == bg).all()
 
@@ -90,9 +89,9 @@ def test_integer_translation_shifts_by_one_pixel(dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mirror_maps_match_explicit_flips(dtype, rng):
     x = _inputs(rng, 2, dtype)
-    horizontal = ops.affine_warp(x, np.broadcast_to([[-1.0, 0, 0], [0, 1, 0]], (2, 2, 3)))
+    horizontal = affine_warp(x, np.broadcast_to([[-1.0, 0, 0], [0, 1, 0]], (2, 2, 3)))
     np.testing.assert_array_equal(horizontal, x[..., ::-1])
-    vertical = ops.affine_warp(x, np.broadcast_to([[1.0, 0, 0], [0, -1, 0]], (2, 2, 3)))
+    vertical = affine_warp(x, np.broadcast_to([[1.0, 0, 0], [0, -1, 0]], (2, 2, 3)))
     np.testing.assert_array_equal(vertical, x[..., ::-1, :])
 
 
@@ -100,32 +99,32 @@ def test_far_away_source_reads_background(rng):
     # huge, overflowing (inf) and undefined (inf - inf) source coordinates are all outside
     x = _inputs(rng, 2, np.float64)
     matrices = [[[1.0, 0, 1e300], [0, 1, 0]], [[1e308, -1e308, 0], [0, 1e308, 0]]]
-    out = ops.affine_warp(x, matrices, background=0.5)
+    out = affine_warp(x, matrices, background=0.5)
     assert (out == 0.5).all()
 
 
 def test_empty_batch_and_non_contiguous_input(rng):
-    assert ops.affine_warp(np.zeros((0, 1, 32, 32)), np.zeros((0, 2, 3))).shape == (0, 1, 32, 32)
+    assert affine_warp(np.zeros((0, 1, 32, 32)), np.zeros((0, 2, 3))).shape == (0, 1, 32, 32)
     x = _inputs(rng, 4, np.float64)[::2]
     x.setflags(write=False)
     matrices = _random_matrices(rng, 1)
-    np.testing.assert_array_equal(ops.affine_warp(x, matrices), ops.affine_warp(x.copy(), matrices))
+    np.testing.assert_array_equal(affine_warp(x, matrices), affine_warp(x.copy(), matrices))
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda x, m: ops.affine_warp(x.astype(np.int32), m), TypeError, "x"),
-    (lambda x, m: ops.affine_warp(x[:, 0], m), ValueError, "x must have 4 dimensions"),
-    (lambda x, m: ops.affine_warp(x[..., :28, :28], m), ValueError, "x must have shape"),
-    (lambda x, m: ops.affine_warp(x, m[:1]), ValueError, "matrices must have shape"),
-    (lambda x, m: ops.affine_warp(x, m[:, :, :2]), ValueError, "matrices must have shape"),
-    (lambda x, m: ops.affine_warp(x, m.astype(complex)), TypeError, "matrices"),
-    (lambda x, m: ops.affine_warp(x, np.where(m == 0, np.nan, m)), ValueError, "matrices must be finite"),
-    (lambda x, m: ops.affine_warp(x, m, background=np.inf), ValueError, "background"),
-    (lambda x, m: ops.affine_warp(x, m, background="white"), ValueError, "background"),
-    (lambda x, m: ops.affine_warp(x, m, out=np.empty_like(x, np.float32)), ValueError, "out"),
-    (lambda x, m: ops.affine_warp(x, m, out=np.empty((2, 1, 32, 31))), ValueError, "out"),
-    (lambda x, m: ops.affine_warp(x, m, out=x), ValueError, "out must not overlap x"),
-    (lambda x, m: ops.affine_warp(x, m, n_threads=0), ValueError, "n_threads"),
+    (lambda x, m: affine_warp(x.astype(np.int32), m), TypeError, "x"),
+    (lambda x, m: affine_warp(x[:, 0], m), ValueError, "x must have 4 dimensions"),
+    (lambda x, m: affine_warp(x[..., :28, :28], m), ValueError, "x must have shape"),
+    (lambda x, m: affine_warp(x, m[:1]), ValueError, "matrices must have shape"),
+    (lambda x, m: affine_warp(x, m[:, :, :2]), ValueError, "matrices must have shape"),
+    (lambda x, m: affine_warp(x, m.astype(complex)), TypeError, "matrices"),
+    (lambda x, m: affine_warp(x, np.where(m == 0, np.nan, m)), ValueError, "matrices must be finite"),
+    (lambda x, m: affine_warp(x, m, background=np.inf), ValueError, "background"),
+    (lambda x, m: affine_warp(x, m, background="white"), ValueError, "background"),
+    (lambda x, m: affine_warp(x, m, out=np.empty_like(x, np.float32)), ValueError, "out"),
+    (lambda x, m: affine_warp(x, m, out=np.empty((2, 1, 32, 31))), ValueError, "out"),
+    (lambda x, m: affine_warp(x, m, out=x), ValueError, "out must not overlap x"),
+    (lambda x, m: affine_warp(x, m, n_threads=0), ValueError, "n_threads"),
 ])
 def test_warp_validation_names_the_argument(call, error, match, rng):
     with pytest.raises(error, match=match):
@@ -166,7 +165,7 @@ def test_parameters_act_on_the_digit_as_documented():
     x = (INPUT_BACKGROUND + blob)[None, None].repeat(3, 0)
     tx, ty, s, q, h = np.array([[1.5, -1.0, 0.0], [-2.0, 0.5, 0.0], [1.1, 0.9, 1.0], [0.85, 1.15, 1.0],
                                 [0.0, 0.15, -0.15]])
-    out = ops.affine_warp(x, affine_matrices(tx, ty, s, q, h)) - INPUT_BACKGROUND
+    out = affine_warp(x, affine_matrices(tx, ty, s, q, h)) - INPUT_BACKGROUND
 
     def moments(image):
         mass = image / image.sum()

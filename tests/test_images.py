@@ -1,4 +1,4 @@
-"""Picture files (lenet_fast.images): PNG/PGM decoding against an independent encoder, errors, MNIST style."""
+"""Picture files (lenet_fast.data.images): PNG/PGM decoding against an independent encoder, errors, MNIST style."""
 import gzip
 import struct
 import zlib
@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from lenet_fast.images import load_digits, mnist_style, read_image, write_png
+from lenet_fast.data.images import load_digits, mnist_style, read_image, write_png
 
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}

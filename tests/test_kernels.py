@@ -6,10 +6,10 @@ Grid: float32/float64 x 1/2 threads x batch 1, 3, 8; the C3 table on and off. fl
 import numpy as np
 import pytest
 
-from lenet_fast import ops
-from lenet_fast import reference as ref
+from lenet_fast.nn import layer_kernels as ops
+from lenet_fast.nn import reference as ref
 from lenet_fast._testing import assert_close
-from lenet_fast.constants import C3_TABLE, RBF_CENTERS
+from lenet_fast.nn.constants import C3_TABLE, RBF_CENTERS
 
 DTYPES = [np.float32, np.float64]
 THREADS = [1, 2]

@@ -6,8 +6,8 @@ import pytest
 import lenet_fast
 from lenet_fast import LeNet5, preprocess
 from lenet_fast._testing import assert_close
-from lenet_fast.constants import C3_TABLE, RBF_CENTERS
-from lenet_fast.reference import ReferenceLeNet5
+from lenet_fast.nn.constants import C3_TABLE, RBF_CENTERS
+from lenet_fast.nn.reference import ReferenceLeNet5
 
 PAPER_SHAPES = {
     "c1.weight": (6, 1, 5, 5), "c1.bias": (6,), "s2.coef": (6,), "s2.bias": (6,),

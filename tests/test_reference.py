@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_fast import reference as R
-from lenet_fast.constants import C3_TABLE, RBF_CENTERS, SQUASH_A, SQUASH_S
+from lenet_fast.nn import reference as R
+from lenet_fast.nn.constants import C3_TABLE, RBF_CENTERS, SQUASH_A, SQUASH_S
 
 H = 1e-4
 RTOL = 1e-6

@@ -3,11 +3,12 @@ reference against brute-force loops over the connections, and the model against 
 import numpy as np
 import pytest
 
-from lenet_fast import LeNet5, ops
-from lenet_fast import reference as ref
+from lenet_fast import LeNet5
+from lenet_fast.nn import layer_kernels as ops
+from lenet_fast.nn import reference as ref
 from lenet_fast._testing import assert_close
-from lenet_fast.constants import C3_TABLE, SQUASH_A, SQUASH_S
-from lenet_fast.reference import ReferenceLeNet5
+from lenet_fast.nn.constants import C3_TABLE, SQUASH_A, SQUASH_S
+from lenet_fast.nn.reference import ReferenceLeNet5
 
 
 def _rand(rng, shape, dtype=np.float64, scale=1.0):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import LeNet5
-from lenet_fast import serialization
+from lenet_fast.io import archive, model_files
 
 
 @pytest.mark.parametrize("variant,dtype,criterion", [("paper", "float32", "mse"), ("paper", "float64", "map"),
@@ -46,7 +46,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(serialization.np, "savez", broken_savez)
+    monkeypatch.setattr(archive.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         LeNet5(seed=2).save(path)
     assert path.read_bytes() == before

@@ -1,12 +1,15 @@
-"""The fused training kernel (ops.train_steps) against the per-layer Python path, determinism, argument
+"""The fused training kernel (network_kernels.train_steps) against the per-layer Python path, determinism, argument
 checks, the C3 connection table, the parameter layout, and the float32 squash it shares with the
 per-layer kernels."""
 import numpy as np
 import pytest
 
-from lenet_fast import LeNet5, _train, ops
+from lenet_fast import LeNet5
+from lenet_fast.nn import layer_kernels as ops
+from lenet_fast.nn import network_kernels
+from lenet_fast.nn.architecture import architecture
 from lenet_fast._testing import assert_close
-from lenet_fast.constants import C3_TABLE, SQUASH_A, SQUASH_S
+from lenet_fast.nn.constants import C3_TABLE, SQUASH_A, SQUASH_S
 
 CONFIGS = [("paper", "mse"), ("paper", "map"), ("modern", "cross_entropy")]
 
@@ -26,9 +29,9 @@ def _setup(rng, variant, criterion, dtype, n_threads=2, n=5, m=7):
 
 def _unconnected():
     """Mask of the paper's flat parameters that are C3 weights outside Table I."""
-    layout = _train.layout(True)
-    mask = np.zeros(layout["size"], dtype=bool)
-    mask[layout["c3w"]:layout["c3w"] + 2400] = np.repeat(C3_TABLE.T.reshape(-1) == 0, 25)
+    c3 = architecture("paper").layer("c3").params[0]
+    mask = np.zeros(architecture("paper").size, dtype=bool)
+    mask[c3.offset:c3.offset + c3.size] = np.repeat(C3_TABLE.T.reshape(-1) == 0, 25)
     return mask
 
 
@@ -39,7 +42,7 @@ def _python_steps(net, x, y, order, step, batch_size, momentum, weight_decay, ve
         idx = order[start:start + batch_size]
         scores = net._forward(x[idx])["output"]
         losses.append(net._loss_terms(scores, y[idx])[0])
-        predictions.append(net._decide(scores))
+        predictions.append(net.decide(scores))
         net._compute_gradients(x[idx], y[idx])
         g = net._grad_flat + weight_decay * net._flat
         if momentum:
@@ -52,10 +55,10 @@ def _python_steps(net, x, y, order, step, batch_size, momentum, weight_decay, ve
 def _kernel_steps(net, x, y, order, step, batch_size, momentum=0.0, weight_decay=0.0, velocity=None,
                   n_threads=None, **buffers):
     """The same steps in one compiled call (buffers: losses=, predictions=)."""
-    return ops.train_steps(net._flat, x, y, order, step, variant=net.variant, criterion=net.criterion,
-                           map_j=net.map_j, table=net._table, centers=net._centers, batch_size=batch_size,
-                           momentum=momentum, weight_decay=weight_decay, velocity=velocity,
-                           n_threads=net.n_threads if n_threads is None else n_threads, **buffers)
+    return network_kernels.train_steps(net._flat, x, y, order, step, variant=net.variant, criterion=net.criterion,
+                                       map_j=net.map_j, centers=net._centers, batch_size=batch_size,
+                                       momentum=momentum, weight_decay=weight_decay, velocity=velocity,
+                                       n_threads=net.n_threads if n_threads is None else n_threads, **buffers)
 
 
 @pytest.mark.parametrize("variant,criterion", CONFIGS)
@@ -149,17 +152,15 @@ def test_unconnected_c3_weights_stay_zero(rng):
     assert np.all(net._flat[~unconnected] != before[~unconnected])
 
 
-def test_layout_is_the_models(rng):
+def test_the_kernels_layout_is_the_architectures():
+    # the offsets reach the kernels from the architecture; their compiled activation layout is checked
+    # at import: a kernel built for other shapes must not import
+    from lenet_fast.nn import _network
     for variant in ("paper", "modern"):
-        net = LeNet5(variant)
-        layout = _train.layout(variant == "paper")
-        assert layout["size"] == net._flat.size
-        offsets = {name: offset for name, _, offset in net._layout()}
-        names = {"c1.weight": "c1w", "c1.bias": "c1b", "s2.coef": "s2c", "s2.bias": "s2b", "c3.weight": "c3w",
-                 "c3.bias": "c3b", "s4.coef": "s4c", "s4.bias": "s4b", "c5.weight": "c5w", "c5.bias": "c5b",
-                 "f6.weight": "f6w", "f6.bias": "f6b", "output.weight": "ow", "output.bias": "ob"}
-        assert {names[name]: offset for name, offset in offsets.items()} == {
-            k: v for k, v in layout.items() if k != "size"}
+        spec = architecture(variant)
+        expected = {layer.name: layer.activation_offset for layer in spec.layers}
+        assert _network.activation_offsets() == {**expected, "size": spec.activation_size}
+        assert LeNet5(variant).flat_parameters.size == spec.size
 
 
 def test_outputs_and_empty_order(rng):
@@ -200,7 +201,7 @@ def test_bad_arguments_are_named(bad, error, message, rng):
     net, x, y, _, step = _setup(rng, "paper", "mse", np.float32)
     before = net._flat.copy()
     args = dict(params=net._flat, x=x, labels=y, order=np.arange(5), step=step, variant="paper", criterion="mse",
-                table=C3_TABLE, centers=net._centers)
+                centers=net._centers)
     for name, value in bad.items():
         if value == "float64":
             value = args[name].astype(np.float64)
@@ -210,8 +211,8 @@ def test_bad_arguments_are_named(bad, error, message, rng):
             value = np.zeros(5, np.float32)
         args[name] = value
     with pytest.raises(error, match=message):
-        ops.train_steps(args.pop("params"), args.pop("x"), args.pop("labels"), args.pop("order"), args.pop("step"),
-                        **args)
+        network_kernels.train_steps(args.pop("params"), args.pop("x"), args.pop("labels"), args.pop("order"),
+                                    args.pop("step"), **args)
     np.testing.assert_array_equal(net._flat, before)
 
 
@@ -225,8 +226,7 @@ def test_network_forward_matches_the_layer_path(variant, dtype, n_threads, n, rn
     net = LeNet5(variant, dtype=dtype, seed=3)
     net._flat[:] += rng.normal(0, 0.05, net._flat.size).astype(dtype) * (net._flat != 0)
     x, _ = _data(rng, n, dtype)
-    out = ops.network_forward(net._flat, x, variant=variant, table=net._table, centers=net._centers,
-                              n_threads=n_threads)
+    out = network_kernels.network_forward(net._flat, x, variant=variant, centers=net._centers, n_threads=n_threads)
     assert out.shape == (n, 10) and out.dtype == dtype
     if n:       # the same layer code as the per-layer kernels: the same bits
         np.testing.assert_array_equal(out, net._forward(x)["output"])
@@ -236,9 +236,9 @@ def test_network_forward_threads_agree_and_out_is_filled(rng):
     net = LeNet5(seed=2)
     x, _ = _data(rng, 9, np.float32)
     out = np.full((9, 10), np.nan, np.float32)
-    assert ops.network_forward(net._flat, x, variant="paper", table=net._table, centers=net._centers,
-                               out=out, n_threads=2) is out
-    one = ops.network_forward(net._flat, x, variant="paper", table=net._table, centers=net._centers, n_threads=1)
+    assert network_kernels.network_forward(net._flat, x, variant="paper", centers=net._centers, out=out,
+                                           n_threads=2) is out
+    one = network_kernels.network_forward(net._flat, x, variant="paper", centers=net._centers, n_threads=1)
     np.testing.assert_array_equal(out, one)
 
 
@@ -253,10 +253,10 @@ def test_network_forward_threads_agree_and_out_is_filled(rng):
 def test_network_forward_bad_arguments_are_named(bad, error, message, rng):
     net = LeNet5()
     x, _ = _data(rng, 5, np.float32)
-    args = dict(params=net._flat, x=x, variant="paper", table=C3_TABLE, centers=net._centers)
+    args = dict(params=net._flat, x=x, variant="paper", centers=net._centers)
     args.update(bad(args))
     with pytest.raises(error, match=message):
-        ops.network_forward(args.pop("params"), args.pop("x"), **args)
+        network_kernels.network_forward(args.pop("params"), args.pop("x"), **args)
 
 
 def _ulps(a, b):

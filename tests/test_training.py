@@ -6,8 +6,9 @@ import signal
 import numpy as np
 import pytest
 
-from lenet_fast import LeNet5, training
-from lenet_fast.training import SDLM, SGD, Trainer, TrainingDivergedError
+from lenet_fast import LeNet5
+from lenet_fast.train import trainer as training
+from lenet_fast.train import SDLM, SGD, Trainer, TrainingDivergedError
 
 
 def _data(rng, n, dtype="float64"):
@@ -258,7 +259,7 @@ def test_bad_training_data_is_named(rng):
 
 @pytest.mark.parametrize("variant", ["paper", "modern"])
 def test_learns_the_embedded_digits(variant):
-    from lenet_fast.datasets import load_sample
+    from lenet_fast.data.datasets import load_sample
     data = load_sample()
     order = np.random.default_rng(0).permutation(len(data.y_train))
     train, test = order[:2000], order[4000:]

@@ -1,8 +1,8 @@
-"""The compiled finiteness check of the Python layer (lenet_fast._validate.all_finite)."""
+"""The compiled finiteness check of the Python layer (lenet_fast.nn._validate.all_finite)."""
 import numpy as np
 import pytest
 
-from lenet_fast._validate import all_finite
+from lenet_fast.nn._validate import all_finite
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,5 +1,5 @@
 /* The layers of the fused kernels (train.pyx) where the compiler's own vectorisation of the general
- * loops in _layers.pxd falls short: LeNet-5's two convolutions and the dense layers' backward pass.
+ * loops in the layer helpers (src/kernels/layers/*_one.pxd) falls short: LeNet-5's two convolutions and the dense layers' backward pass.
  * The per-layer kernels keep the general loops.
  *
  * C1 (1 map of 32x32 -> 6 maps of 28x28, 5x5 kernels): a vector holds 16 positions of an output row,

@@ -2,7 +2,7 @@
 
 Design:
 - ``out[n, k, y, x] = bias[k] + sum_{c: table[c, k]} sum_{i, j} weight[k, c, i, j] * x[n, c, y + i, x + j]``.
-- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel), on
+- One sample at a time in the per-sample helpers of ``*_one.pxd`` (shared with the fused kernels of ``network/``), on
   raw pointers; the batch is split over threads with a static ``prange``. Unconnected (c, k) pairs are
   skipped in both directions.
 - Forward overwrites ``out``. Backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``.
@@ -20,8 +20,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
-from _common cimport add_thread_rows
-from _layers cimport _conv_backward_one, _conv_forward_one, _wide_size
+from thread_rows cimport add_thread_rows
+from conv_one cimport _conv_backward_one, _conv_forward_one, _wide_size
 
 
 def conv2d_forward(floating[:, :, :, ::1] out,             # OUT (N, K, Ho, Wo)

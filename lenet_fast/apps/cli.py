@@ -12,9 +12,14 @@ import time
 
 import numpy as np
 
-from . import LeNet5, show_config
-from ._checks import finite_number, integer
-from .model import DTYPES, VARIANTS
+from .. import data as datasets
+from .._checks import finite_number, integer
+from .._config import show_config
+from ..data.images import load_digits
+from ..model import LeNet5
+from ..nn.architecture import DTYPES, VARIANTS
+from ..train import Trainer, TrainingDivergedError, json_log
+from . import bench
 
 
 class UserError(Exception):
@@ -25,7 +30,6 @@ class UserError(Exception):
 
 def _load_data(args):
     """(Dataset, description). --data DIR beats --dataset NAME; neither: the embedded sample."""
-    from . import datasets
     if not getattr(args, "quiet", False):     # say which mirror a download comes from
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.data:
@@ -52,7 +56,6 @@ def _split(x, y, fraction, seed, what):
 # --- train ------------------------------------------------------------------------------------------
 
 def _train(args):
-    from .training import Trainer, TrainingDivergedError, json_log
     out = args.out or "lenet5.npz"
     checkpoint = args.checkpoint or _checkpoint_next_to(out)
     callbacks = [json_log(args.log_json)] if args.log_json else []
@@ -60,7 +63,8 @@ def _train(args):
 
     if args.resume:
         trainer = Trainer.resume(args.resume, epochs=args.epochs, n_threads=args.threads, verbose=verbose,
-                                 callbacks=callbacks, checkpoint=args.checkpoint or args.resume)
+                                 callbacks=callbacks, checkpoint=args.checkpoint or args.resume,
+                                 model_class=LeNet5)
         meta = trainer.metadata
         for key in ("dataset", "data", "val_split", "test_split"):   # the data the run started with
             setattr(args, key, meta.get(key, getattr(args, key)))
@@ -150,10 +154,9 @@ def _evaluate(args):
 
 
 def _predict(args):
-    from .images import load_digits
     net = LeNet5.load(args.model, n_threads=args.threads)
     scores = net.forward(load_digits(args.files))
-    labels = net._decide(scores)
+    labels = net.decide(scores)
     kind = "penalties (lower = more likely)" if net.variant == "paper" else "scores (logits)"
     width = max(len(f) for f in args.files)
     print(f"{'file':<{width}}  digit  {kind} for 0..9")
@@ -175,7 +178,6 @@ def _config(args):
 
 
 def _bench(args):
-    from . import bench
     threads = bench.parse_threads(args.threads)
     integer("--repeats", args.repeats, at_least=1)
     report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, use_torch=not args.no_torch)

@@ -25,7 +25,7 @@ the embedded 5,000-digit sample, 1 distorted digit in 300 loses more than 1% of 
 
 The parameters compose as shear, then squeeze, then scale, about the image centre, then translation:
 ``p' = A p + t`` with ``A = s [[q, 0], [0, 1/q]] [[1, h], [0, 1]]``. The warp kernel
-(`lenet_fast.ops.affine_warp`) takes the inverse maps ``[A^-1 | -A^-1 t]`` and samples bilinearly,
+(`affine_warp`) takes the inverse maps ``[A^-1 | -A^-1 t]`` and samples bilinearly,
 with the input's background level (-0.1) outside the image.
 """
 import dataclasses
@@ -35,13 +35,15 @@ import operator
 
 import numpy as np
 
-from . import ops
-from ._checks import finite_number
-from .constants import INPUT_BACKGROUND
+from .._checks import finite_number
+from .._config import effective_n_threads
+from ..nn._arrays import as_input, check_shape, dtype_of, output_buffer
+from ..nn.constants import INPUT_BACKGROUND
+from . import _distort
 
 
 def affine_matrices(translate_x, translate_y, scale, squeeze, shear):
-    """The (..., 2, 3) inverse maps for `ops.affine_warp` of distortions given by parameter arrays
+    """The (..., 2, 3) inverse maps for `affine_warp` of distortions given by parameter arrays
     (broadcast together; scalars give one (2, 3) map).
 
     The digit is sheared (x += shear * y), squeezed (x *= squeeze, y /= squeeze), scaled by `scale`
@@ -95,7 +97,7 @@ class Distortions:
             object.__setattr__(self, name, value)
 
     def matrices(self, rng, n):
-        """Draw n distortions with the numpy Generator `rng`: (n, 2, 3) inverse maps for `ops.affine_warp`.
+        """Draw n distortions with the numpy Generator `rng`: (n, 2, 3) inverse maps for `affine_warp`.
 
         The draws are made in a fixed order for all n samples (undistorted ones included), so the same
         generator state always gives the same matrices.
@@ -128,6 +130,31 @@ class Distortions:
         x = np.asarray(x)
         if out is not None and np.may_share_memory(out, x):
             x = x.copy()                            # the warp must not read what it writes
-        n = x.shape[0] if x.ndim == 4 else 0        # any other shape is rejected by ops.affine_warp
-        return ops.affine_warp(x, self.matrices(rng, n), background=INPUT_BACKGROUND, out=out,
+        n = x.shape[0] if x.ndim == 4 else 0        # any other shape is rejected by affine_warp
+        return affine_warp(x, self.matrices(rng, n), background=INPUT_BACKGROUND, out=out,
                                n_threads=n_threads)
+
+
+def affine_warp(x, matrices, *, background=INPUT_BACKGROUND, out=None, n_threads=None):
+    """Warp each input plane x[n] (N, 1, 32, 32) by the inverse affine map ``matrices[n]`` (N, 2, 3).
+
+    Output pixel (row i, column j), at centred coordinates (u, v) = (j - 15.5, i - 15.5), takes the
+    bilinear interpolation of x at (xs, ys) = matrices[n] @ (u, v, 1) (column xs + 15.5, row ys + 15.5);
+    pixels outside the image read `background`. ``out`` must not overlap ``x``.
+    """
+    dtype = dtype_of(x, "x")
+    x = as_input(x, "x", dtype, 4)
+    check_shape(x, "x", (x.shape[0], 1, 32, 32))
+    matrices = np.asarray(matrices)
+    if not (np.issubdtype(matrices.dtype, np.floating) or np.issubdtype(matrices.dtype, np.integer)):
+        raise TypeError(f"matrices must be a real float or integer array, got dtype {matrices.dtype}")
+    matrices = np.ascontiguousarray(matrices, dtype=np.float64)
+    check_shape(matrices, "matrices", (x.shape[0], 2, 3))
+    if not np.isfinite(matrices).all():
+        raise ValueError("matrices must be finite (no NaN or inf)")
+    background = finite_number("background", background)
+    out = output_buffer(out, "out", x.shape, dtype)
+    if np.may_share_memory(out, x):
+        raise ValueError("out must not overlap x (the warp reads x while writing out)")
+    _distort.affine_warp(out, x, matrices, background, effective_n_threads(n_threads))
+    return out

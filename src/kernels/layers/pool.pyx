@@ -4,7 +4,7 @@ Design:
 - Subsampling: ``out[n, c, i, j] = coef[c] * (sum of the 2x2 block at (2i, 2j)) + bias[c]``
   (the *sum* of Sec. II-B, not the average). Max pooling: the largest of the 2x2 block; its gradient
   goes to the first maximal element in row-major order, recomputed from x and out (nothing is stored).
-- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+- One sample at a time in the per-sample helpers of ``*_one.pxd`` (shared with the fused kernels of ``network/``);
   static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dcoef``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, 2*C) summed in row order (deterministic).
@@ -15,8 +15,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
-from _common cimport add_thread_rows
-from _layers cimport (_maxpool_backward_one, _maxpool_forward_one, _subsample_backward_one,
+from thread_rows cimport add_thread_rows
+from pool_one cimport (_maxpool_backward_one, _maxpool_forward_one, _subsample_backward_one,
                       _subsample_forward_one)
 
 

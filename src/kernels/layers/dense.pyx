@@ -2,7 +2,7 @@
 
 Design:
 - ``out[n, k] = bias[k] + sum_f weight[k, f] * x[n, f]``.
-- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+- One sample at a time in the per-sample helpers of ``*_one.pxd`` (shared with the fused kernels of ``network/``);
   static ``prange`` over the batch.
 - Forward overwrites ``out``; backward overwrites ``dx`` and accumulates (+=) into ``dweight``/``dbias``
   through per-thread rows of ``scratch`` (n_threads, K*F + K) summed in row order (deterministic).
@@ -12,8 +12,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 
-from _common cimport add_thread_rows
-from _layers cimport _dense_backward_one, _dense_forward_one
+from thread_rows cimport add_thread_rows
+from dense_one cimport _dense_backward_one, _dense_forward_one
 
 
 def dense_forward(floating[:, ::1] out,                    # OUT (N, K)

@@ -3,13 +3,13 @@
 
 Design:
 - Each sample's activations and gradients are kept in a small contiguous work row. The layers are the
-  per-sample helpers of ``_layers.pxd`` (the same code as the per-layer kernels), except where the
+  per-sample helpers of ``src/kernels/layers/*_one.pxd`` (the same code as the per-layer kernels), except where the
   compiler's vectorisation of those general loops falls short: C1, C3 and the dense layers come from
   ``fused_simd.h`` (C with vector extensions; C3 is vectorised across its 16 output maps).
 - A thread takes its samples in groups of up to LENET_GROUP (4) consecutive ones: each goes through the
   convolutions alone, the group goes through the dense layers together, so that C5's 48,000 weights
   (and their gradients) stream through the cache once per group, not once per sample.
-- The parameters are the model's flat array (``layout`` gives the offsets); each presented sample adds
+- The parameters are the model's flat array (``NetworkLayout`` holds the offsets, from the architecture); each presented sample adds
   ``d(loss)/d(params) / B`` (B = its batch's size) into a gradient row, then the batch's update runs:
   ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
   C1's and C3's gradients are first kept in the layouts their code wants (16 partial sums per C1
@@ -21,7 +21,7 @@ Design:
   thread count.
 - The update runs over ``segments``: [start, stop) ranges of the trainable parameters, which leave out
   the C3 weights outside the connection table (they stay exactly as they are: zero).
-- Kernels trust their callers: ``lenet_fast.ops.train_steps`` checks everything first.
+- Kernels trust their callers: ``lenet_fast.nn.network_kernels`` checks everything first.
 """
 import numpy as np
 
@@ -31,167 +31,53 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from _common cimport add_thread_rows
-cdef extern from "fused_simd.h" nogil:
-    # C1 vectorised along rows for its 6 maps at once; C3 across its 16 output maps, on weights
-    # transposed to (6, 5, 5, 16); the dense layers' backward pass (see the header)
-    void lenet_c1_forward_f(float* out, const float* x, const float* w, const float* b)
-    void lenet_c1_forward_d(double* out, const double* x, const double* w, const double* b)
-    void lenet_c1_backward_weights_f(float* lanes, const float* dout, const float* x)
-    void lenet_c1_backward_weights_d(double* lanes, const double* dout, const double* x)
-    void lenet_c1_fold_f(float* dw, float* db, float* lanes)
-    void lenet_c1_fold_d(double* dw, double* db, double* lanes)
-    void lenet_c3_transpose_weights_f(float* wt, const float* w, const unsigned char* table)
-    void lenet_c3_transpose_weights_d(double* wt, const double* w, const unsigned char* table)
-    void lenet_c3_forward_f(float* out, const float* x, const float* wt, const float* b)
-    void lenet_c3_forward_d(double* out, const double* x, const double* wt, const double* b)
-    void lenet_c3_backward_f(float* dx, float* part, const float* dout, const float* x, const float* w,
-                             const unsigned char* table, float* scratch)
-    void lenet_c3_backward_d(double* dx, double* part, const double* dout, const double* x, const double* w,
-                             const unsigned char* table, double* scratch)
-    void lenet_c3_fold_f(float* dw, float* db, float* part, const unsigned char* table)
-    void lenet_c3_fold_d(double* dw, double* db, double* part, const unsigned char* table)
-    void lenet_dense_forward_f(float* out, const float* x, const float* w, const float* b, int F, int K,
-                               Py_ssize_t stride, int n)
-    void lenet_dense_forward_d(double* out, const double* x, const double* w, const double* b, int F, int K,
-                               Py_ssize_t stride, int n)
-    void lenet_dense_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
-                                const float* w, int F, int K, Py_ssize_t stride, int n)
-    void lenet_dense_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
-                                const double* w, int F, int K, Py_ssize_t stride, int n)
-    void lenet_dense_backward_step_f(float* dx, float* w, float* b, float* vw, float* vb, const float* step_w,
-                                     const float* step_b, const float* dout, const float* x, int F, int K,
-                                     float momentum, float decay)
-    void lenet_dense_backward_step_d(double* dx, double* w, double* b, double* vw, double* vb,
-                                     const double* step_w, const double* step_b, const double* dout,
-                                     const double* x, int F, int K, double momentum, double decay)
-    enum: LENET_GROUP   # samples through the dense layers together
-
-from _layers cimport (_loss_backward_one, _loss_one, _maxpool_backward_one,
-                      _maxpool_forward_one, _rbf_backward_one, _rbf_forward_one, _relu, _relu_backward,
-                      _squash, _squash_derivative, _subsample_backward_one, _subsample_forward_one)
-
-# a work row: one sample's activations (C1 6x28x28, S2 6x14x14, C3 16x10x10, S4 16x5x5, C5 120, F6 84,
-# output 10), then their gradients in the same order (at G + the activation's offset), then the
-# scratch of C3's backward pass
-cdef enum:
-    C1 = 0
-    S2 = C1 + 4704
-    C3 = S2 + 1176
-    S4 = C3 + 1600
-    C5 = S4 + 400
-    F6 = C5 + 120
-    OUT = F6 + 84
-    G = OUT + 10
-    C3_SCRATCH = 2 * G
-    WORK = C3_SCRATCH + 1600 + 16 * 10 * 20     # lenet_c3_backward's scratch
-    C3_WEIGHTS = 2400       # C3's weights (16, 6, 5, 5), also transposed (6, 5, 5, 16)
-    # a thread's partial gradients, kept in the convolutions' own layouts over a batch (_fold_partial
-    # adds them to its gradient row): C3's weights transposed and its biases, then C1's 156 rows of 16 lanes
-    PART_C1 = C3_WEIGHTS + 16
-    PARTIAL = PART_C1 + 156 * 16
-    SEGMENT = 1024          # the longest piece of the parameter update (a thread's unit of work)
+from thread_rows cimport add_thread_rows
+from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
+from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, OUT, PART_C1, PARTIAL, S2, S4,
+                           LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward,
+                           _c3_forward, _c3_transpose_weights, _dense_forward, _dense_layer_backward,
+                           _fold_partial)
+from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
+from pool_one cimport (_maxpool_backward_one, _maxpool_forward_one, _subsample_backward_one,
+                      _subsample_forward_one)
 
 
-cdef struct Layout:
-    # offsets of the parameter tensors in the flat array (-1: not in this variant) and its size
-    Py_ssize_t c1w, c1b, s2c, s2b, c3w, c3b, s4c, s4b, c5w, c5b, f6w, f6b, ow, ob, size
-
-
-cdef Layout _layout(bint paper) noexcept:
-    # the order of LeNet5's parameters (model._layer_specs)
+cdef class NetworkLayout:
+    """The flat parameter array as the fused kernels see it, made once per variant by
+    ``lenet_fast.nn.network_kernels`` from the architecture: the offset of each tensor (by name, as
+    ``offsets`` gives them) and, from ``trainable`` (a bool per parameter), the pieces of the update."""
     cdef Layout L
-    cdef Py_ssize_t o = 0
-    L.s2c = L.s2b = L.s4c = L.s4b = L.ow = L.ob = -1
-    L.c1w = o; o += 150
-    L.c1b = o; o += 6
-    if paper:
-        L.s2c = o; o += 6
-        L.s2b = o; o += 6
-    L.c3w = o; o += 2400
-    L.c3b = o; o += 16
-    if paper:
-        L.s4c = o; o += 16
-        L.s4b = o; o += 16
-    L.c5w = o; o += 48000
-    L.c5b = o; o += 120
-    L.f6w = o; o += 10080
-    L.f6b = o; o += 84
-    if not paper:
-        L.ow = o; o += 840
-        L.ob = o; o += 10
-    L.size = o
-    return L
+    cdef readonly object segments         # (S, 2) int64 [start, stop): every trainable piece
+    cdef readonly object conv_segments    # the pieces before C5 (batch size 1 updates C5 on in backward)
+
+    def __init__(self, dict offsets, trainable):
+        get = lambda name: offsets.get(name, -1)
+        self.L.c1w, self.L.c1b = get("c1.weight"), get("c1.bias")
+        self.L.s2c, self.L.s2b = get("s2.coef"), get("s2.bias")
+        self.L.c3w, self.L.c3b = get("c3.weight"), get("c3.bias")
+        self.L.s4c, self.L.s4b = get("s4.coef"), get("s4.bias")
+        self.L.c5w, self.L.c5b = get("c5.weight"), get("c5.bias")
+        self.L.f6w, self.L.f6b = get("f6.weight"), get("f6.bias")
+        self.L.ow, self.L.ob = get("output.weight"), get("output.bias")
+        self.L.size = len(trainable)
+        self.segments = _segments(trainable, self.L.size)
+        self.conv_segments = _segments(trainable, self.L.c5w)
 
 
-def layout(bint paper):
-    """Offsets of the parameter tensors in the flat array ("c1w": c1.weight, "c1b": c1.bias, "s2c": s2.coef,
-    ..., "ow": output.weight; those of the variant) and "size": the array's length."""
-    return {name: offset for name, offset in _layout(paper).items() if offset >= 0}
+def _segments(trainable, Py_ssize_t end):
+    # [start, stop) of the trainable parameters before `end`, cut into pieces of at most SEGMENT for
+    # the parallel update (the C3 weights outside the table are not trainable: they stay zero)
+    mask = np.asarray(trainable, dtype=bool).copy()
+    mask[end:] = False
+    edges = np.flatnonzero(np.diff(mask, prepend=False, append=False))
+    return np.array([(lo, min(lo + SEGMENT, stop)) for start, stop in zip(edges[::2], edges[1::2])
+                     for lo in range(start, stop, SEGMENT)], dtype=np.int64).reshape(-1, 2)
 
 
-cdef inline void _c3_transpose_weights(floating* wt, const floating* w, const unsigned char* table) noexcept nogil:
-    if floating is float:
-        lenet_c3_transpose_weights_f(wt, w, table)
-    else:
-        lenet_c3_transpose_weights_d(wt, w, table)
-
-
-cdef inline void _fold_partial(floating* g, floating* part, const unsigned char* table, const Layout* L) noexcept nogil:
-    # the partial gradients into the gradient row g, and zeroed
-    if floating is float:
-        lenet_c3_fold_f(g + L.c3w, g + L.c3b, part, table)
-        lenet_c1_fold_f(g + L.c1w, g + L.c1b, part + PART_C1)
-    else:
-        lenet_c3_fold_d(g + L.c3w, g + L.c3b, part, table)
-        lenet_c1_fold_d(g + L.c1w, g + L.c1b, part + PART_C1)
-
-
-cdef inline void _dense_forward(floating* out, const floating* x, const floating* w, const floating* b, int F,
-                                int K, int n) noexcept nogil:
-    # n samples' layers, each in its work row (WORK apart)
-    if floating is float:
-        lenet_dense_forward_f(out, x, w, b, F, K, WORK, n)
-    else:
-        lenet_dense_forward_d(out, x, w, b, F, K, WORK, n)
-
-
-cdef inline void _dense_backward(floating* dx, floating* dw, floating* db, const floating* dout,
-                                 const floating* x, const floating* w, int F, int K, int n) noexcept nogil:
-    if floating is float:
-        lenet_dense_backward_f(dx, dw, db, dout, x, w, F, K, WORK, n)
-    else:
-        lenet_dense_backward_d(dx, dw, db, dout, x, w, F, K, WORK, n)
-
-
-cdef struct Step:
-    # batch size 1: the update folded into the dense layers' backward pass (see _dense_backward_step)
-    void* params        # floating*: the flat parameters
-    void* velocity      # floating*, or NULL without momentum
-    const void* step    # const floating*: the step sizes
-    double momentum, decay
-
-
-cdef inline void _dense_layer_backward(floating* dx, floating* g, const floating* w, Py_ssize_t wo, Py_ssize_t bo,
-                                       const floating* dout, const floating* x, int F, int K, int n,
-                                       const Step* update) noexcept nogil:
-    # the backward pass of the dense layer with weights at wo and biases at bo: into the gradient row g,
-    # or (update not NULL: one sample) straight into the parameters
-    cdef floating* p
-    cdef floating* v
-    cdef const floating* st
-    if update == NULL:
-        _dense_backward(dx, g + wo, g + bo, dout, x, w + wo, F, K, n)
-        return
-    p = <floating*>update.params
-    v = <floating*>update.velocity
-    st = <const floating*>update.step
-    if floating is float:
-        lenet_dense_backward_step_f(dx, p + wo, p + bo, v + wo if v != NULL else NULL, v + bo if v != NULL else NULL,
-                                    st + wo, st + bo, dout, x, F, K, <float>update.momentum, <float>update.decay)
-    else:
-        lenet_dense_backward_step_d(dx, p + wo, p + bo, v + wo if v != NULL else NULL, v + bo if v != NULL else NULL,
-                                    st + wo, st + bo, dout, x, F, K, update.momentum, update.decay)
+def activation_offsets():
+    """Where each layer's output starts in a sample's work row, and the row's size ("size"): the
+    shapes these kernels are compiled for, checked at import against the architecture."""
+    return {"c1": C1, "s2": S2, "c3": C3, "s4": S4, "c5": C5, "f6": F6, "output": OUT, "size": G}
 
 
 # _forward, _backward and _activate are plain functions (not inline), each inlining its layer helpers:
@@ -252,16 +138,10 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
     cdef floating* r
     for s in range(n):
         r = a + s * WORK
-        if floating is float:
-            lenet_c1_forward_f(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
-        else:
-            lenet_c1_forward_d(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
+        _c1_forward(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         _activate(r + C1, S2 - C1, paper)
         _pool_forward(r + S2, r + C1, w, L.s2c, L.s2b, 6, 28, paper)
-        if floating is float:
-            lenet_c3_forward_f(r + C3, r + S2, c3wt, w + L.c3b)
-        else:
-            lenet_c3_forward_d(r + C3, r + S2, c3wt, w + L.c3b)
+        _c3_forward(r + C3, r + S2, c3wt, w + L.c3b)
         _activate(r + C3, S4 - C3, paper)
         _pool_forward(r + S4, r + C3, w, L.s4c, L.s4b, 16, 10, paper)
     _dense_forward(a + C5, a + S4, w + L.c5w, w + L.c5b, 400, 120, n)     # C5 covers all of S4
@@ -305,27 +185,20 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
         d = r + G
         _pool_backward(d + C3, d + S4, r + C3, r + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
         _activate_backward(d + C3, r + C3, S4 - C3, paper)
-        if floating is float:
-            lenet_c3_backward_f(d + S2, part, d + C3, r + S2, w + L.c3w, table, r + C3_SCRATCH)
-        else:
-            lenet_c3_backward_d(d + S2, part, d + C3, r + S2, w + L.c3w, table, r + C3_SCRATCH)
+        _c3_backward(d + S2, part, d + C3, r + S2, w + L.c3w, table, r + C3_SCRATCH)
         _pool_backward(d + C1, d + S2, r + C1, r + S2, g, w, L.s2c, L.s2b, 6, 28, paper)
         _activate_backward(d + C1, r + C1, S2 - C1, paper)
-        if floating is float:
-            lenet_c1_backward_weights_f(part + PART_C1, d + C1, _sample(x, idx, s))
-        else:
-            lenet_c1_backward_weights_d(part + PART_C1, d + C1, _sample(x, idx, s))
+        _c1_backward_weights(part + PART_C1, d + C1, _sample(x, idx, s))
 
 
 cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
                       const int64_t* idx, const int64_t* labels, const unsigned char* table,
-                      const floating* c3wt, const floating* centers, const Layout* L, bint paper, int kind,
-                      double map_j, double scale, double* losses, int64_t* predictions,
+                      const floating* c3wt, const floating* centers, const Layout* L, bint paper, bint argmin,
+                      int kind, double map_j, double scale, double* losses, int64_t* predictions,
                       const Step* update) noexcept nogil:
     # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
     # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
-    # writes each sample's loss and prediction (the argmin of the penalties, paper, or the argmax of
-    # the logits); update: see _backward
+    # writes each sample's loss and prediction (the argmin of the scores, or their argmax); update: see _backward
     cdef const floating* out
     cdef Py_ssize_t i, best
     cdef int s
@@ -335,7 +208,7 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
         losses[s] = _loss_one(out, labels[idx[s]], 10, kind, map_j)
         best = 0
         for i in range(1, 10):
-            if (out[i] < out[best]) if paper else (out[i] > out[best]):
+            if (out[i] < out[best]) if argmin else (out[i] > out[best]):
                 best = i
         predictions[s] = best
         _loss_backward_one(a + s * WORK + G + OUT, out, labels[idx[s]], 10, kind, map_j, scale)
@@ -357,17 +230,6 @@ cdef inline void _update(floating* w, floating* v, floating* g, const floating* 
             g[p] = 0
 
 
-cdef object _segments(const Layout* L, const unsigned char[:, ::1] table, Py_ssize_t end):
-    # [start, stop) of the trainable parameters before `end`: all but the C3 weights of pairs outside
-    # the table, cut into pieces of at most SEGMENT for the parallel update
-    trainable = np.zeros(L.size, dtype=bool)
-    trainable[:end] = True
-    trainable[L.c3w:L.c3w + 2400] = np.repeat(np.asarray(table).T.reshape(-1) != 0, 25)
-    edges = np.flatnonzero(np.diff(trainable, prepend=False, append=False))
-    return np.array([(lo, min(lo + SEGMENT, stop)) for start, stop in zip(edges[::2], edges[1::2])
-                     for lo in range(start, stop, SEGMENT)], dtype=np.int64).reshape(-1, 2)
-
-
 def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat parameters, updated
                 floating[::1] velocity,               # IN/OUT (P,) with momentum, else empty
                 const floating[::1] step,             # IN  (P,) per-parameter step sizes
@@ -378,9 +240,9 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 int64_t[::1] predictions,             # OUT (M,) its predicted class
                 const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
                 const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
-                bint paper, int kind, double map_j, Py_ssize_t batch_size, double momentum,
-                double weight_decay, int n_threads):
-    cdef Layout L = _layout(paper)
+                NetworkLayout layout, bint paper, bint argmin, int kind, double map_j, Py_ssize_t batch_size,
+                double momentum, double weight_decay, int n_threads):
+    cdef Layout L = layout.L
     cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, first
     cdef int tid
     cdef double scale
@@ -392,7 +254,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
         return
     n_threads = min(n_threads, batch_size)     # batch size 1: serial, no OpenMP region
     # batch size 1 updates the dense layers (C5 on: the end of the layout) in their backward pass
-    cdef const int64_t[:, ::1] segments = _segments(&L, table, L.c5w if batch_size == 1 else L.size)
+    cdef const int64_t[:, ::1] segments = layout.conv_segments if batch_size == 1 else layout.segments
     cdef Step update
     update.params = &params[0]
     update.velocity = v
@@ -414,7 +276,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
             if batch_size == 1:
                 _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
-                            &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, kind, map_j,
+                            &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, argmin, kind, map_j,
                             scale, &losses[start], &predictions[start], &update)
                 _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
@@ -426,7 +288,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 first = start + n * group
                 _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(group, start + B - first),
                             &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
-                            &L, paper, kind, map_j, scale, &losses[first], &predictions[first], NULL)
+                            &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL)
             for t in range(n_threads):
                 _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
             for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
@@ -441,9 +303,9 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
                     floating[:, ::1] out,                 # OUT (N, 10) penalties (paper) or logits
                     const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
                     const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
-                    bint paper, int n_threads):
+                    NetworkLayout layout, bint paper, int n_threads):
     """The whole forward pass, a few samples at a time in a thread's work rows (which stay in cache)."""
-    cdef Layout L = _layout(paper)
+    cdef Layout L = layout.L
     cdef Py_ssize_t N = x.shape[0], n, s, group, first, count
     cdef int tid
     cdef const floating* c = &centers[0, 0] if paper else NULL

@@ -1,10 +1,9 @@
-"""Model files: a pickle-free .npz holding each parameter by name and a JSON header.
+"""lenet_fast's files (models, checkpoints): a pickle-free .npz of named arrays and a JSON header.
 
-The header (entry ``__header__``, UTF-8 JSON bytes) carries ``format`` ("lenet_fast-model"),
-``format_version``, ``variant``, ``dtype``, ``criterion``, ``map_j`` and the writing version.
-Readers accept every format version up to their own, so files load years later; anything that is
-not a valid model raises ValueError naming the file and the problem. Writes are atomic: a temporary
-file in the same directory, flushed to disk, then renamed over the target.
+The header (entry ``__header__``, UTF-8 JSON bytes) carries ``format``, ``format_version`` and the
+writing version, then what the format adds. Readers accept every format version up to their own, so
+files load years later; anything else raises ValueError naming the file and the problem. Writes are
+atomic: a temporary file in the same directory, flushed to disk, then renamed over the target.
 """
 import json
 import os
@@ -13,8 +12,7 @@ import zipfile
 
 import numpy as np
 
-FORMAT = "lenet_fast-model"
-FORMAT_VERSION = 1
+from .._version import __version__
 
 
 def atomic_write(path, write):
@@ -38,7 +36,6 @@ def atomic_write(path, write):
 
 def write_archive(path, file_format, format_version, header, arrays):
     """Atomically write `arrays` (name -> ndarray) and the JSON `header` as a pickle-free .npz."""
-    from . import __version__
     header = {"format": file_format, "format_version": format_version, **header,
               "lenet_fast_version": __version__}
     arrays = dict(arrays)
@@ -74,43 +71,3 @@ def read_archive(path, file_format, max_version, what):
                          f"({header.get('lenet_fast_version')}); this version reads formats up to "
                          f"{max_version}: upgrade lenet_fast")
     return header, arrays
-
-
-def model_header(net):
-    return {"variant": net.variant, "dtype": str(net.dtype), "criterion": net.criterion, "map_j": net.map_j}
-
-
-def save_model(net, path):
-    write_archive(path, FORMAT, FORMAT_VERSION, model_header(net), net.parameters())
-
-
-def load_model(cls, path, n_threads=None):
-    header, arrays = read_archive(path, FORMAT, FORMAT_VERSION, "model")
-    return model_from(cls, path, header, arrays, n_threads)
-
-
-def model_from(cls, path, header, arrays, n_threads=None):
-    """A model built from a header (model_header) and its parameter arrays, every one checked."""
-    try:
-        net = cls(variant=header["variant"], dtype=header["dtype"], n_threads=n_threads,
-                  criterion=header["criterion"], map_j=header["map_j"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: invalid model header ({exc})") from None
-
-    params = net.parameters()
-    missing = sorted(set(params) - set(arrays))
-    extra = sorted(set(arrays) - set(params))
-    if missing or extra:
-        raise ValueError(f"{path}: parameters do not match a {net.variant} LeNet-5 "
-                         f"(missing {missing}, unexpected {extra})")
-    for name, target in params.items():
-        value = arrays[name]
-        if value.shape != target.shape or not np.issubdtype(value.dtype, np.floating):
-            raise ValueError(f"{path}: parameter {name} has shape {value.shape} and dtype {value.dtype}, "
-                             f"expected {target.shape} {target.dtype}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{path}: parameter {name} contains NaN or infinite values")
-        if name == "c3.weight" and np.any(value * (1 - net._table.T[:, :, None, None]) != 0):
-            raise ValueError(f"{path}: c3.weight has non-zero weights outside the C3 connection table")
-        target[...] = value
-    return net

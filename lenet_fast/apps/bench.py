@@ -33,11 +33,14 @@ import time
 
 import numpy as np
 
-from . import LeNet5, __version__, _platform
-from ._checks import integer
-from ._config import _openmp_runtime, effective_n_threads
-from .constants import C3_TABLE, INPUT_BACKGROUND, INPUT_FOREGROUND
-from .model import VARIANTS
+from .. import _platform
+from .._checks import integer
+from .._config import _openmp_runtime, effective_n_threads
+from .._version import __version__
+from ..io.archive import atomic_write
+from ..model import LeNet5
+from ..nn.architecture import VARIANTS
+from ..nn.constants import C3_TABLE, INPUT_BACKGROUND, INPUT_FOREGROUND
 
 TRAIN_BATCHES = (1, 16, 64, 256)
 MODERN_TRAIN_BATCH = 64
@@ -205,10 +208,10 @@ class _LenetFast:
         self.net = LeNet5(variant, dtype="float32", seed=0, n_threads=n_threads)
         self.x, self.y = x_train, y_train
         self.order = np.arange(len(y_train))
-        self.step = np.full(self.net._flat.size, STEP, dtype=np.float32)
+        self.step = np.full(self.net.flat_parameters.size, STEP, dtype=np.float32)
 
     def train(self, batch):
-        self.net._train_steps(self.x, self.y, self.order, self.step, batch)
+        self.net.train_steps(self.x, self.y, self.order, self.step, batch)
 
     def infer(self, x):
         self.net.forward(x)
@@ -312,9 +315,9 @@ def _train_for_memory(contender, n_images, n_threads):
 
 def _memory_run(contender, n_images, n_threads):
     """{"rss_before_mib", "peak_mib", "increase_mib"} of _train_for_memory in a fresh Python."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = (f"import sys; sys.path.insert(0, {package_root!r}); "     # this lenet_fast, whatever the cwd
-            f"from lenet_fast.bench import _train_for_memory; _train_for_memory({contender!r}, {n_images}, "
+            f"from lenet_fast.apps.bench import _train_for_memory; _train_for_memory({contender!r}, {n_images}, "
             f"{n_threads})")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
@@ -558,6 +561,5 @@ def _memory_lines(memory, settings):
 
 
 def write_json(report, path):
-    from .serialization import atomic_write
     data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
     atomic_write(path, lambda f: f.write(data))

@@ -58,6 +58,3 @@ C3_TABLE.setflags(write=False)
 #: (10, 84) float64 of +-1: row d is digit d's 12x7 bitmap flattened row-major.
 RBF_CENTERS = _parse_rbf_bitmaps(_RBF_BITMAPS_TEXT)
 RBF_CENTERS.setflags(write=False)
-
-# the losses each variant trains with (the first is the default)
-CRITERIA = {"paper": ("mse", "map"), "modern": ("cross_entropy",)}

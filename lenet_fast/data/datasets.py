@@ -23,7 +23,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .serialization import atomic_write
+from ..io.archive import atomic_write
 
 __all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "SOURCES", "read_idx", "load_directory",
            "load_mnist", "load_fashion_mnist", "load_sample", "load"]
@@ -59,7 +59,7 @@ SOURCES = {
                        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}),
 }
 DOWNLOAD_TIMEOUT = 60          # seconds without data before a mirror counts as failed
-_SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mnist-5k")
+_SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist-5k")
 
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _NDIM = {"images": 3, "labels": 1}

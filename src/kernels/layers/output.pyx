@@ -3,18 +3,21 @@
 Design:
 - RBF: ``penalty[n, i] = sum_j (x[n, j] - centers[i, j])^2``; backward ``dx = 2 sum_i dout_i (x - c_i)``
   (overwritten). The centres are fixed (the paper's Fig. 3 bitmaps): no centre gradient.
-- Losses, per sample, with ``kind`` 0 = MSE (Eq. 8: the correct class's penalty), 1 = MAP (Eq. 9:
-  y_D + log(e^-j + sum_i e^-y_i)), 2 = softmax cross-entropy on logits (modern variant).
+- Losses, per sample, with ``kind`` from ``LOSS_KINDS``: MSE (Eq. 8: the correct class's penalty), MAP (Eq. 9:
+  y_D + log(e^-j + sum_i e^-y_i)), softmax cross-entropy on logits (modern variant).
   ``loss_backward`` writes ``scale`` times the per-sample gradient (scale = 1/N for a batch mean).
   The log-sum-exp terms are computed in double, shifted by their largest exponent.
-- One sample at a time in the helpers of ``_layers.pxd`` (shared with the fused training kernel);
+- One sample at a time in the per-sample helpers of ``*_one.pxd`` (shared with the fused kernels of ``network/``);
   static ``prange`` over the batch; nothing is shared between samples.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from _layers cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
+from output_one cimport CROSS_ENTROPY, MAP, MSE, _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
+
+# the kernels' loss codes (the `kind` arguments here and in the fused kernels), by criterion name
+LOSS_KINDS = {"mse": MSE, "map": MAP, "cross_entropy": CROSS_ENTROPY}
 
 
 def rbf_forward(floating[:, ::1] out,                      # OUT (N, K) penalties

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-from .serialization import atomic_write
+from ..io.archive import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SUPPORTED = "PNG or PGM (P2/P5)"

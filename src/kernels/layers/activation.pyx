@@ -3,13 +3,13 @@
 Design: flat 1-D views; forward may run in place (out is a); backward needs only the output y:
 squash' = (S / A)(A^2 - y^2), relu' = [y > 0]. Backward overwrites ``da`` (it may alias ``dy``).
 With ``squared=True`` backward multiplies by f'^2: the SDLM second-derivative pass (Eq. 27).
-The elementwise functions are in ``_layers.pxd`` (shared with the fused training kernel); float32 tanh
+The elementwise functions are in ``activation_one.pxd`` (shared with the fused kernels of ``network/``); float32 tanh
 is computed there (a rational fit within 6 ulp, vectorisable) instead of by the C library's tanhf.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 
-from _layers cimport _relu, _relu_backward, _squash, _squash_derivative
+from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
 
 
 def squash_forward(floating[::1] out, const floating[::1] a, int n_threads):

@@ -1,0 +1,1 @@
+"""The applications built on the library: the ``lenet-fast`` command line and its benchmark."""

@@ -1,0 +1,352 @@
+"""Network: LeNet-5's parameters and computations (``lenet_fast.LeNet5`` adds training and files).
+
+The network owns one flat array of parameters and one of gradients, laid out by ``architecture``, with a
+named view per tensor (so an optimiser is one vectorised line and a checkpoint is one array). Two paths
+compute it: the fused kernels (``network_kernels``: forward, predict, evaluate, and the training steps)
+and the per-layer kernels (``layer_kernels``: loss, gradients and SDLM's second-derivative pass, walked
+layer by layer below). User input is validated here before any compiled code runs.
+"""
+import numpy as np
+
+from .._checks import finite_number, integer
+from .._config import effective_n_threads
+from ..io.model_files import load_model, save_model
+from . import layer_kernels as ops
+from . import network_kernels
+from ._validate import all_finite
+from .architecture import DTYPES, VARIANTS, architecture
+from .constants import RBF_CENTERS
+from .init import initialize
+from .preprocessing import preprocess
+
+
+class Network:
+    """LeNet-5, the network: parameters, forward pass, loss, gradients, curvature and training steps.
+
+    Parameters
+    ----------
+    variant : {"paper", "modern"}
+        "paper" (default): LeCun et al. 1998 exactly: Table I C3, trainable subsampling,
+        1.7159 tanh(2a/3), fixed 7x12 RBF bitmaps; 60,000 parameters. "modern": ReLU, 2x2 max-pool,
+        full C3, a linear 84->10 output with softmax cross-entropy; 61,706 parameters.
+    dtype : {"float32", "float64"}
+        Precision of parameters and computation. Float input of any precision is converted to it.
+    seed : int
+        Seed of the initial weights.
+    n_threads : int or None
+        OpenMP threads for every kernel call; None follows OMP_NUM_THREADS / threadpoolctl / all cores.
+    criterion : {"mse", "map", "cross_entropy"} or None
+        Training loss. Paper: "mse" (Eq. 8, the default) or "map" (Eq. 9); modern: "cross_entropy".
+    map_j : float
+        The positive constant j of Eq. 9 (the "rubbish class"); used only with criterion="map".
+    """
+
+    def __init__(self, variant="paper", dtype="float32", seed=0, n_threads=None, criterion=None, map_j=1.0):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if _dtype_name(dtype) not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        spec = architecture(variant)
+        criterion = spec.criteria[0] if criterion is None else criterion
+        if criterion not in spec.criteria:
+            raise ValueError(f"criterion must be one of {spec.criteria} for the {variant} variant, "
+                             f"got {criterion!r}")
+        map_j = finite_number("map_j", map_j, above=0)
+        seed = integer("seed", seed, at_least=0, allow_none=True)
+        effective_n_threads(n_threads)  # validates n_threads
+        self.variant = variant
+        self.dtype = np.dtype(dtype)
+        self.n_threads = n_threads
+        self.criterion = criterion
+        self.map_j = map_j
+        self.architecture = spec
+        self._flat = np.zeros(spec.size, dtype=self.dtype)
+        self._grad_flat = np.zeros_like(self._flat)
+        self._params = {p.name: self._flat[p.offset:p.offset + p.size].reshape(p.shape) for p in spec.params}
+        self._grads = {p.name: self._grad_flat[p.offset:p.offset + p.size].reshape(p.shape) for p in spec.params}
+        self._centers = np.array(RBF_CENTERS, dtype=self.dtype) if spec.layers[-1].kind == "rbf" else None
+        # the fused kernels' arguments, checked once (the arrays are only ever changed in place)
+        self._network = network_kernels.network_args(self._flat, variant, self._centers)
+        initialize(spec, self._params, np.random.default_rng(seed))
+
+    # --- parameters ---------------------------------------------------------------------------------
+
+    def parameters(self):
+        """dict name -> the live ndarray (writing into it changes the model). The paper's fixed RBF
+        centres are included as ``output.centers``."""
+        params = dict(self._params)
+        if self._centers is not None:
+            params["output.centers"] = self._centers
+        return params
+
+    @property
+    def num_parameters(self):
+        """Number of trainable parameters: 60,000 (paper) or 61,706 (modern)."""
+        return self.architecture.num_parameters
+
+    @property
+    def flat_parameters(self):
+        """The live flat array of all parameters, in the architecture's layout (the named views of
+        ``parameters()`` are slices of it; C3's unconnected weights are zeros in it)."""
+        return self._flat
+
+    # --- input checks -------------------------------------------------------------------------------
+
+    def prepare_input(self, x, name="x"):
+        """x as network input (N, 1, 32, 32) of the model's dtype, C-contiguous and finite: float input
+        converted, uint8 images (N, 28, 28) / (N, 32, 32) preprocessed; a clear error naming `name`
+        otherwise. What the methods taking ``x`` do first."""
+        x = np.asarray(x)
+        if x.dtype == np.uint8:
+            try:
+                return preprocess(x, dtype=self.dtype)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name} must be float network input (N, 1, 32, 32) or uint8 images "
+                            f"(N, 28, 28) / (N, 32, 32), got dtype {x.dtype}")
+        if x.ndim != 4 or x.shape[1:] != (1, 32, 32):
+            hint = ""
+            if x.shape[-2:] == (32, 32) and x.ndim == 3:
+                hint = "; add the channel axis with x[:, None]"
+            elif x.shape[-2:] == (28, 28):
+                hint = "; 28x28 images must be padded to 32x32 (lenet_fast.preprocess does it for uint8)"
+            raise ValueError(f"{name} must have shape (N, 1, 32, 32), got {x.shape}{hint}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not all_finite(x.reshape(-1)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return x
+
+    def prepare_labels(self, y, n, name="y"):
+        """y as n int64 labels 0..9, or a clear error naming `name`."""
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"{name} must be a 1-D array of {n} labels (one per sample), got shape {y.shape}")
+        if y.size and not (np.issubdtype(y.dtype, np.integer) and y.dtype != np.bool_):
+            raise TypeError(f"{name} must hold integer labels 0..9, got dtype {y.dtype}")
+        if n and (y.min() < 0 or y.max() > 9):
+            raise ValueError(f"{name} must hold labels in 0..9, got values from {y.min()} to {y.max()}")
+        return np.ascontiguousarray(y, dtype=np.int64)
+
+    # --- the per-layer path: forward and backward, side by side ---------------------------------------------------------
+
+    def _forward(self, x):
+        """All activations of a validated batch, keyed by layer name ("x" = the input)."""
+        p, nt, paper = self._params, effective_n_threads(self.n_threads), self.variant == "paper"
+        act = ops.squash_forward if paper else ops.relu_forward
+        a = {"x": x}
+        a["c1"] = act(ops.conv2d_forward(x, p["c1.weight"], p["c1.bias"], n_threads=nt),
+                      n_threads=nt)
+        a["s2"] = self._pool_forward("s2", a["c1"], nt)
+        a["c3"] = act(ops.conv2d_forward(a["s2"], p["c3.weight"], p["c3.bias"], self.architecture.c3_table,
+                                        n_threads=nt),
+                      n_threads=nt)
+        a["s4"] = self._pool_forward("s4", a["c3"], nt)
+        flat_s4 = a["s4"].reshape(len(x), 400)          # C5 covers all of S4: a dense layer on 400 inputs
+        a["c5"] = act(ops.dense_forward(flat_s4, p["c5.weight"].reshape(120, 400), p["c5.bias"], n_threads=nt),
+                      n_threads=nt)
+        a["f6"] = act(ops.dense_forward(a["c5"], p["f6.weight"], p["f6.bias"], n_threads=nt), n_threads=nt)
+        if paper:
+            a["output"] = ops.rbf_forward(a["f6"], self._centers, n_threads=nt)
+        else:
+            a["output"] = ops.dense_forward(a["f6"], p["output.weight"], p["output.bias"], n_threads=nt)
+        return a
+
+    def _pool_forward(self, layer, x, nt):
+        if self.variant == "paper":
+            p = self._params
+            return ops.squash_forward(ops.subsample_forward(x, p[f"{layer}.coef"], p[f"{layer}.bias"],
+                                                            n_threads=nt), n_threads=nt)
+        return ops.maxpool_forward(x, n_threads=nt)
+
+    def _backward(self, a, d, into, squared=False):
+        """Back-propagate d(loss)/d(F6 output) `d` through F6 ... C1, accumulating the parameter
+        gradients into the dict of arrays `into`. With squared=True, `d` holds second derivatives and
+        this is SDLM's second-derivative pass (squared weights, inputs and f'; see reference.py)."""
+        p, nt = self._params, effective_n_threads(self.n_threads)
+        act_backward = ops.squash_backward if self.variant == "paper" else ops.relu_backward
+        kw = dict(squared=squared, n_threads=nt)
+        d = act_backward(d, a["f6"], out=d, **kw)
+        d, _, _ = ops.dense_backward(d, a["c5"], p["f6.weight"], dweight=into["f6.weight"],
+                                     dbias=into["f6.bias"], **kw)
+        d = act_backward(d, a["c5"], out=d, **kw)
+        d, _, _ = ops.dense_backward(d, a["s4"].reshape(len(d), 400), p["c5.weight"].reshape(120, 400),
+                                     dweight=into["c5.weight"].reshape(120, 400), dbias=into["c5.bias"], **kw)
+        d = self._pool_backward("s4", d.reshape(a["s4"].shape), a["c3"], a["s4"], into, kw)
+        d = act_backward(d, a["c3"], out=d, **kw)
+        d, _, _ = ops.conv2d_backward(d, a["s2"], p["c3.weight"], self.architecture.c3_table, dweight=into["c3.weight"],
+                                      dbias=into["c3.bias"], **kw)
+        d = self._pool_backward("s2", d, a["c1"], a["s2"], into, kw)
+        d = act_backward(d, a["c1"], out=d, **kw)
+        ops.conv2d_backward(d, a["x"], p["c1.weight"], dweight=into["c1.weight"],
+                            dbias=into["c1.bias"], **kw)
+
+    def _pool_backward(self, layer, dout, x, out, into, kw):
+        if self.variant == "paper":
+            dout = ops.squash_backward(dout, out, out=dout, **kw)
+            dx, _, _ = ops.subsample_backward(dout, x, self._params[f"{layer}.coef"],
+                                              dcoef=into[f"{layer}.coef"], dbias=into[f"{layer}.bias"], **kw)
+            return dx
+        return ops.maxpool_backward(dout, x, out, n_threads=kw["n_threads"])
+
+    def _output_backward(self, a, dout):
+        """d(loss)/d(F6 output) from d(loss)/d(scores); the modern output layer's gradients too."""
+        nt = effective_n_threads(self.n_threads)
+        if self.variant == "paper":
+            return ops.rbf_backward(dout, a["f6"], self._centers, n_threads=nt)
+        d, _, _ = ops.dense_backward(dout, a["f6"], self._params["output.weight"],
+                                     dweight=self._grads["output.weight"], dbias=self._grads["output.bias"],
+                                     n_threads=nt)
+        return d
+
+    def _loss_terms(self, scores, y):
+        """(per-sample losses, d(mean loss)/d(scores))."""
+        kw = dict(n_threads=effective_n_threads(self.n_threads))
+        if self.criterion == "mse":
+            return ops.mse_loss(scores, y, **kw), ops.mse_loss_backward(scores, y, **kw)
+        if self.criterion == "map":
+            return ops.map_loss(scores, y, self.map_j, **kw), ops.map_loss_backward(scores, y, self.map_j, **kw)
+        return ops.cross_entropy_loss(scores, y, **kw), ops.cross_entropy_loss_backward(scores, y, **kw)
+
+    # --- public API ---------------------------------------------------------------------------------
+
+    def forward(self, x):
+        """(N, 10): the RBF penalties (paper; lower is better) or the logits (modern)."""
+        return self._scores(self.prepare_input(x))
+
+    def loss(self, x, y):
+        """The mean loss over the batch (0.0 for an empty batch)."""
+        x = self.prepare_input(x)
+        y = self.prepare_labels(y, len(x))
+        losses, _ = self._loss_terms(self._forward(x)["output"], y)
+        return float(losses.mean(dtype=np.float64)) if len(losses) else 0.0
+
+    def gradients(self, x, y):
+        """(mean loss, dict name -> gradient of the mean loss) for every trainable parameter.
+
+        The returned arrays are copies. C3 entries outside Table I have gradient exactly 0."""
+        loss = self._compute_gradients(self.prepare_input(x), y)
+        return loss, {name: g.copy() for name, g in self._grads.items()}
+
+    def _compute_gradients(self, x, y):
+        """Mean loss of a validated batch; leaves its gradient in the flat gradient array."""
+        y = self.prepare_labels(y, len(x))
+        self._grad_flat.fill(0)
+        a = self._forward(x)
+        losses, dout = self._loss_terms(a["output"], y)
+        if len(x):
+            self._backward(a, self._output_backward(a, dout), self._grads)
+        return float(losses.mean(dtype=np.float64)) if len(losses) else 0.0
+
+    def hessian_diagonal(self, x):
+        """SDLM's curvature estimates h_kk (Eq. 23-25, 27 of the paper), averaged over the samples of x.
+
+        Returns dict name -> array shaped like the parameter (the trainable ones). Gauss-Newton and
+        diagonal: second derivatives are back-propagated with squared weights, inputs and f'; shared
+        weights sum over their connections. The output seed is d2E/dx^2 = 2 for every F6 unit (exact
+        for MSE; for MAP, the curvature of its y_D term). Paper variant only."""
+        flat = self.flat_hessian_diagonal(self.prepare_input(x))
+        return {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
+
+    def flat_hessian_diagonal(self, x):
+        """hessian_diagonal of a prepared batch, in the layout of ``flat_parameters``."""
+        if self.variant != "paper":
+            raise ValueError("hessian_diagonal (SDLM) is defined for the paper variant only")
+        flat = np.zeros_like(self._flat)
+        if len(x):
+            views = {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
+            a = self._forward(x)
+            seed = np.full_like(a["f6"], 2.0 / len(x))
+            self._backward(a, seed, views, squared=True)
+        return flat
+
+    def _layout(self):
+        """(name, gradient view, offset in the flat arrays) for every parameter tensor, in order."""
+        base = self._grad_flat.__array_interface__["data"][0]
+        return [(name, g, (g.__array_interface__["data"][0] - base) // g.itemsize)
+                for name, g in self._grads.items()]
+
+    def train_steps(self, x, y, order, step, batch_size=1, momentum=0.0, weight_decay=0.0, velocity=None):
+        """Training steps on prepared input (``prepare_input``/``prepare_labels``): the samples x[order]
+        in order, in mini-batches of `batch_size`, each followed by the update of ``flat_parameters`` with
+        the per-parameter step sizes `step` (see ``network_kernels.train_steps``). Returns (losses,
+        predictions) of every presented sample, computed before its batch's update."""
+        return network_kernels.train_steps(
+            self._flat, x, y, order, step, variant=self.variant, criterion=self.criterion, map_j=self.map_j,
+            centers=self._centers, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
+            velocity=velocity, n_threads=effective_n_threads(self.n_threads))
+
+    def predict(self, x):
+        """(N,) int64 digits: argmin of the penalties (paper) or argmax of the logits (modern)."""
+        return self.decide(self._scores(self.prepare_input(x)))
+
+    def decide(self, scores):
+        """(N,) int64 digits from (N, 10) scores, by the architecture's rule (argmin of the penalties or
+        argmax of the logits)."""
+        best = scores.argmin(axis=1) if self.architecture.decision == "argmin" else scores.argmax(axis=1)
+        return best.astype(np.int64)
+
+    def _scores(self, x):
+        """Outputs of a prepared batch by the fused forward kernel (the same function as _forward's)."""
+        return network_kernels.checked_network_forward(self._network, x, np.empty((len(x), 10), self.dtype),
+                                                       effective_n_threads(self.n_threads))
+
+    def evaluate(self, x, y):
+        """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).
+
+        x: uint8 images (N, 28, 28) / (N, 32, 32) or network input (N, 1, 32, 32); y: N labels 0..9."""
+        x = self.prepare_input(x)
+        y = self.prepare_labels(y, len(x))
+        if not len(x):
+            raise ValueError("x is empty: there is nothing to evaluate")
+        scores = self._scores(x)
+        losses, _ = self._loss_terms(scores, y)
+        predictions = self.decide(scores)
+        return {"loss": float(losses.mean(dtype=np.float64)),
+                "error": float(np.mean(predictions != y)), "predictions": predictions}
+
+    def score(self, x, y):
+        """Accuracy (the fraction of correctly recognised samples) on (x, y)."""
+        return 1.0 - self.evaluate(x, y)["error"]
+
+    def summary(self):
+        """A per-layer table: output shape, trainable parameters, connections, and the totals."""
+        spec = self.architecture
+        rows = [("layer", "type", "output", "params", "connections"), ("input", "", "1x32x32", "", "")]
+        for layer in spec.layers:
+            kind = {"conv": "convolution", "subsample": "subsampling", "maxpool": "max-pool 2x2",
+                    "dense": "full", "rbf": "Euclidean RBF (fixed)"}[layer.kind]
+            rows.append((layer.name.upper(), kind, "x".join(map(str, layer.output_shape)), f"{layer.trainable:,}",
+                         f"{layer.connections:,}"))
+        rows.append(("total", "", "", f"{spec.num_parameters:,}", f"{spec.connections:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = [f"LeNet-5 ({self.variant} variant, {self.dtype}, criterion {self.criterion})"]
+        for i, r in enumerate(rows):
+            if i in (1, len(rows) - 1):
+                lines.append("  ".join("-" * w for w in widths))
+            lines.append("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(variant={self.variant!r}, dtype={str(self.dtype)!r}, n_threads={self.n_threads!r}, "
+                f"criterion={self.criterion!r})")
+
+    # --- files --------------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the model to `path` (.npz with a JSON header; no pickle), atomically."""
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, n_threads=None):
+        """Read a model written by `save`. Raises ValueError for files that are not valid models."""
+        return load_model(cls, path, n_threads=n_threads)
+
+
+def _dtype_name(dtype):
+    if dtype is None:      # np.dtype(None) would silently mean float64
+        return "None"
+    try:
+        return str(np.dtype(dtype))
+    except TypeError:
+        return repr(dtype)

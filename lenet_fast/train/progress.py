@@ -1,0 +1,92 @@
+"""What a training run records and shows: the History of its passes, a line per pass, a progress bar,
+a JSON log, and Ctrl-C turned into a clean stop."""
+import json
+import signal
+import sys
+import threading
+import time
+
+
+class History:
+    """Per-epoch records of a training run. ``history["val_error"]`` is the column as a list,
+    ``history[-1]`` the last record (a dict), ``history.records`` all of them."""
+
+    def __init__(self, records=()):
+        self.records = [dict(r) for r in records]
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return [r.get(key) for r in self.records]
+        return self.records[key]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __repr__(self):
+        return f"History({len(self)} epochs)"
+
+
+def format_record(record, epochs):
+    """One line per pass: loss, training and validation error, seconds, images/s."""
+    width = len(str(epochs))
+    line = (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
+            f"train error {100 * record['train_error']:5.2f}%")
+    if "val_error" in record:
+        line += f"  val error {100 * record['val_error']:5.2f}%"
+    return line + f"  {record['seconds']:6.1f} s  {record['images_per_second']:8,.0f} img/s"
+
+
+class StopOnInterrupt:
+    """While active (main thread only), the first Ctrl-C sets `requested` instead of raising, so the
+    loop can stop at a consistent point; a second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr with the rate and the time left in the pass."""
+
+    def __init__(self, width=30):
+        self.width, self._last = width, 0.0
+
+    def update(self, epoch, epochs, done, total, seconds):
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        rate = done / seconds if seconds > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        filled = int(self.width * done / total)
+        sys.stderr.write(f"\repoch {epoch + 1}/{epochs} [{'#' * filled}{'.' * (self.width - filled)}] "
+                         f"{done:,}/{total:,}  {rate:,.0f} img/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+        sys.stderr.flush()
+
+    def clear(self):
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def json_log(path):
+    """A callback that appends each pass's record to `path` as one JSON line."""
+    def log(trainer, record):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    return log
