@@ -1,4 +1,4 @@
-"""Benchmarks of every LeNet-5 kernel in ``lenet_fast.ops``, at the shapes of the paper's network.
+"""Benchmarks of every LeNet-5 kernel in ``lenet_fast.nn.layer_kernels``, at the shapes of the paper's network.
 
 Each case first checks the float32 kernel against the float64 NumPy reference, then times it with
 pytest-benchmark. Run (see bench/README.md):
@@ -13,8 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from lenet_fast import ops, reference
-from lenet_fast.constants import C3_TABLE, RBF_CENTERS, SQUASH_A
+from lenet_fast.nn import layer_kernels as ops
+from lenet_fast.nn import reference
+from lenet_fast.nn.constants import C3_TABLE, RBF_CENTERS, SQUASH_A
 
 pytest.importorskip("pytest_benchmark")
 

@@ -26,10 +26,10 @@ def main():
         net = LeNet5(n_threads=n_threads)
         images = rng.uniform(-0.1, 1.175, (1024, 1, 32, 32)).astype(np.float32)
         labels = rng.integers(0, 10, 1024)
-        step = np.full(net._flat.size, 1e-4, dtype=np.float32)
+        step = np.full(net.flat_parameters.size, 1e-4, dtype=np.float32)
         for batch in (1, 64):
             run = (lambda net=net, batch=batch, images=images, labels=labels, step=step:
-                   net._train_steps(images, labels, np.arange(1024), step, batch))
+                   net.train_steps(images, labels, np.arange(1024), step, batch))
             cases.append((("training", batch, n_threads), run, 1024))
         for batch, kind in ((1, "gradient step"), (64, "gradient step"), (1024, "inference")):
             x = rng.uniform(-0.1, 1.175, (batch, 1, 32, 32)).astype(np.float32)

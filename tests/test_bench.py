@@ -8,10 +8,14 @@ import subprocess
 import numpy as np
 import pytest
 
+import lenet_fast
 from lenet_fast import LeNet5, _platform
-from lenet_fast.apps.bench import (_memory_run, _status_mib, flops_per_image, inference_flops_per_image,
-                              parse_threads, training_flops_per_image)
+from lenet_fast.apps.bench.contenders import STEP, _LenetFast, _Torch
+from lenet_fast.apps.bench.flops import flops_per_image, inference_flops_per_image, training_flops_per_image
+from lenet_fast.apps.bench.memory import PACKAGE_ROOT, _memory_run, _status_mib
+from lenet_fast.apps.bench.run import parse_threads
 from lenet_fast.apps.cli import main
+from lenet_fast.nn.architecture import architecture
 
 
 def test_quick_bench_writes_table_and_json(tmp_path, capsys):
@@ -85,8 +89,9 @@ def test_parse_threads():
 # --- FLOPs per image ---------------------------------------------------------------------------------
 
 def _independent_flops(variant):
-    """The FLOP count of flops_per_image's docstring, from the model's parameters and the activation
-    shapes of a real forward pass (not from the layer sizes written in bench.py)."""
+    """The FLOP count that the docstring of lenet_fast.apps.bench.flops describes, from the model's
+    parameters and the activation shapes of a real forward pass (not from the architecture spec's layer
+    list, which flops_per_image walks)."""
     net = LeNet5(variant)
     params = net.parameters()
     a = net._forward(np.zeros((1, 1, 32, 32), np.float32))
@@ -149,6 +154,15 @@ def test_flops_totals_and_batch_size():
     assert inference_flops_per_image("paper") == 686_012      # the paper's ~340,000 connections, as FLOPs
 
 
+@pytest.mark.parametrize("variant, forward, backward, update", [("paper", 686_012, 1_119_927, 240_000),
+                                                                ("modern", 833_073, 1_437_461, 246_824)])
+def test_flops_totals_are_the_hand_counted_ones(variant, forward, backward, update):
+    # the totals of the count with LeNet-5's layer sizes written out by hand (forward includes the loss)
+    rows = flops_per_image(variant).values()
+    assert sum(r["forward"] for r in rows) == forward and sum(r["backward"] for r in rows) == backward
+    assert sum(r["update"] for r in rows) == update
+
+
 @pytest.mark.parametrize("kwargs, error, word", [({"variant": "lenet"}, ValueError, "variant"),
                                                  ({"variant": "paper", "batch_size": 0}, ValueError, "batch_size"),
                                                  ({"variant": "paper", "batch_size": 2.0}, TypeError, "batch_size")])
@@ -184,6 +198,10 @@ def test_fma_probe_is_compiled_to_zmm_fmas():
 
 # --- memory and PyTorch ------------------------------------------------------------------------------
 
+def test_memory_run_puts_this_lenet_fast_first_on_the_path():
+    assert os.path.samefile(os.path.join(PACKAGE_ROOT, "lenet_fast"), os.path.dirname(lenet_fast.__file__))
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the memory runs read /proc (Linux)")
 def test_memory_run_reports_the_child_s_own_peak():
     # getrusage's ru_maxrss would report at least this process's peak (Linux keeps it across exec)
@@ -193,15 +211,45 @@ def test_memory_run_reports_the_child_s_own_peak():
     assert ballast[-1] == 1
 
 
+def _random_batch(n=32):
+    rng = np.random.default_rng(0)
+    return rng.uniform(-0.1, 1.175, (n, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, n)
+
+
+def _assert_one_epoch_trains(contender, parameters, batch):
+    """contender.train(batch) (one epoch) moves every parameter tensor (parameters(): float64 copies)
+    by small SGD steps (step STEP, gradients far below 50 here) and leaves them finite."""
+    before = parameters()
+    contender.train(batch)
+    after = parameters()
+    for old, new in zip(before, after):
+        assert np.isfinite(new).all()
+        assert not np.array_equal(old, new)
+        assert np.abs(new - old).max() < 100 * STEP
+
+
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+def test_lenet_fast_contender_trains(variant):
+    x, y = _random_batch()
+    contender = _LenetFast(variant, 1, x, y)
+    trained = [p.name for p in architecture(variant).params]      # not the paper's fixed RBF centres
+
+    def parameters():
+        return [np.array(contender.net.parameters()[name], np.float64) for name in trained]
+
+    _assert_one_epoch_trains(contender, parameters, 16)
+
+
 def test_torch_modern_model():
     torch = pytest.importorskip("torch")
-    from lenet_fast.apps.bench import _Torch
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-0.1, 1.175, (32, 1, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, 32)
+    x, y = _random_batch()
     model = _Torch(torch, "modern", 1, x, y)
     kinds = [type(layer).__name__ for layer in model.model]
     assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
                      "Flatten", "Linear", "ReLU", "Linear"]
     assert isinstance(model.loss, torch.nn.CrossEntropyLoss)
-    model.train(16)
+
+    def parameters():
+        return [p.detach().numpy().astype(np.float64) for p in model.model.parameters()]
+
+    _assert_one_epoch_trains(model, parameters, 16)

@@ -1,10 +1,18 @@
 """The lenet-fast command line."""
+import gzip
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import lenet_fast
+from lenet_fast import LeNet5, _platform
 from lenet_fast.apps.cli import main
+from lenet_fast.data.datasets import load_sample
+from lenet_fast.data.images import load_digits, write_png
+from lenet_fast.train import Trainer
 
 
 def test_summary(capsys):
@@ -16,8 +24,16 @@ def test_summary(capsys):
 
 
 def test_config(capsys):
+    """`lenet-fast config` reports this build: version, Python and NumPy, OpenMP, threads, SIMD, compiler."""
     assert main(["config"]) == 0
-    assert "openmp" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    fields = dict(line.split(maxsplit=1) for line in lines)
+    assert list(fields) == ["lenet_fast", "python", "openmp", "threads", "simd", "compiler", "flags"]
+    assert lines[0] == f"lenet_fast {lenet_fast.__version__}"
+    assert fields["python"] == f"{sys.version.split()[0]}, numpy {np.__version__}"
+    assert fields["openmp"].startswith("on (" if _platform.openmp_enabled() else "off (")
+    assert fields["threads"].split()[0] == str(lenet_fast.effective_n_threads())
+    assert fields["simd"].split()[0] == _platform.compiled_isa()
 
 
 def test_bad_option_is_a_clear_error(capsys):
@@ -34,15 +50,6 @@ def test_python_dash_m(tmp_path):
 
 
 # --- train, evaluate, predict ---------------------------------------------------------------------------
-
-import gzip  # noqa: E402
-import json  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from lenet_fast import LeNet5  # noqa: E402
-from lenet_fast.data.datasets import load_sample  # noqa: E402
-
 
 def _write_idx(path, array):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
@@ -80,7 +87,6 @@ def test_train_evaluate_predict(tmp_path, digits_dir, capsys):
     assert "test set (t10k files): 100 images" in text and "confusion matrix" in text
     assert f"error rate {100 * records[2]['test_error']:.2f}%" in text
 
-    from lenet_fast.data.images import write_png
     data = load_sample()
     files = []
     for i in (0, 2500):
@@ -89,7 +95,14 @@ def test_train_evaluate_predict(tmp_path, digits_dir, capsys):
     assert main(["predict", str(out)] + [str(f) for f in files]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and "penalties" in lines[0]
-    assert all(len(line.split()) == 12 for line in lines[1:])
+    rows = [line.split() for line in lines[1:]]
+    assert all(len(row) == 12 for row in rows)
+    # each line: the file, the model's own decision and its ten penalties (printed with 2 decimals)
+    net, digits = LeNet5.load(out), load_digits(files)
+    assert [row[0] for row in rows] == [str(f) for f in files]
+    assert [int(row[1]) for row in rows] == list(net.predict(digits))
+    np.testing.assert_allclose([[float(v) for v in row[2:]] for row in rows], net.forward(digits),
+                               rtol=0, atol=0.005 + 1e-9)
 
 
 def test_train_without_data_uses_the_embedded_sample(tmp_path, capsys):
@@ -112,8 +125,6 @@ def test_resume_continues_to_the_same_weights(tmp_path, digits_dir, capsys):
 
 
 def test_ctrl_c_exits_130_with_the_checkpoint_named(tmp_path, digits_dir, capsys, monkeypatch):
-    from lenet_fast.train import Trainer
-
     def interrupted(self, x, y, validation_data=None):
         raise KeyboardInterrupt
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import LeNet5
-from lenet_fast.io import archive, model_files
+from lenet_fast.io import archive
 
 
 @pytest.mark.parametrize("variant,dtype,criterion", [("paper", "float32", "mse"), ("paper", "float64", "map"),

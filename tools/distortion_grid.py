@@ -4,7 +4,7 @@
 
 Rows are the digits 0-9 (the first of each class in the embedded MNIST sample, or in the shared
 5k-digit files when the package has no sample yet); column 0 is the original 32x32 network input,
-columns 1-8 random distortions with the default ranges of `lenet_fast.distortions.Distortions`
+columns 1-8 random distortions with the default ranges of `lenet_fast.train.Distortions`
 (every one distorted: keep_original=0). Cells are upscaled 3x (nearest) with grey 2 px separators and
 drawn as in the paper, dark ink on white.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from lenet_fast import preprocess
-from lenet_fast.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
-from lenet_fast.distortions import Distortions
-from lenet_fast.images import write_png
+from lenet_fast.nn.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
+from lenet_fast.train.distortions import Distortions
+from lenet_fast.data.images import write_png
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-5k"
 COLUMNS, ZOOM, GAP, GAP_GREY = 8, 3, 2, 128
@@ -31,7 +31,7 @@ def _read_idx_gz(path, header_bytes):
 def first_of_each_class():
     """uint8 (10, 28, 28): the first image of each digit 0-9."""
     try:
-        from lenet_fast.datasets import load_sample
+        from lenet_fast.data.datasets import load_sample
     except ImportError:
         images = _read_idx_gz(SHARED_SAMPLE / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
         labels = _read_idx_gz(SHARED_SAMPLE / "train-labels-idx1-ubyte.gz", 8)

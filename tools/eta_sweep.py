@@ -11,8 +11,8 @@ import argparse
 import numpy as np
 
 from lenet_fast import LeNet5
-from lenet_fast.datasets import load_directory, load_sample
-from lenet_fast.training import SDLM
+from lenet_fast.data.datasets import load_directory, load_sample
+from lenet_fast.train import SDLM
 
 
 def accuracy(x, y, x_test, y_test, epochs, eta):

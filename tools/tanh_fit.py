@@ -1,4 +1,4 @@
-"""Derive the rational approximation of tanh used by the float32 kernels (src/kernels/_layers.pxd).
+"""Derive the rational approximation of tanh used by the float32 kernels (src/kernels/layers/activation_one.pxd).
 
     python tools/tanh_fit.py
 

@@ -1,0 +1,103 @@
+"""What ``lenet-fast evaluate``, ``predict``, ``summary``, ``config`` and ``bench`` do, and what every
+command shares: the data options and `UserError`.
+
+Each ``run_*`` function takes the parsed arguments and returns the exit status; ``train`` is in
+train_command.py, the parser and ``main`` in cli.py.
+"""
+import logging
+
+import numpy as np
+
+from .. import data as datasets
+from .._checks import integer
+from .._config import show_config
+from ..data.images import load_digits
+from ..model import LeNet5
+from . import bench
+
+
+class UserError(Exception):
+    """A mistake in the command line or its files: reported in one line, no traceback."""
+
+
+def load_data(args):
+    """(Dataset, description). --data DIR beats --dataset NAME; neither: the embedded sample."""
+    if not getattr(args, "quiet", False):     # say which mirror a download comes from
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.data:
+        return datasets.load_directory(args.data), f"IDX files in {args.data}"
+    name = args.dataset or "sample"
+    data = datasets.load(name)
+    if name == "sample":
+        note = "" if args.dataset else " (no --data or --dataset given; --dataset mnist trains on all of MNIST)"
+        return data, f"the 5,000 MNIST digits embedded in lenet_fast{note}"
+    return data, f"{name} from {data.source}"
+
+
+# --- evaluate and predict ---------------------------------------------------------------------------
+
+def run_evaluate(args):
+    """Error rate and mean loss on the test set (else the training files), per-class accuracy, confusion."""
+    net = LeNet5.load(args.model, n_threads=args.threads)
+    data, description = load_data(args)
+    x, y, which = data.x_test, data.y_test, "test set (t10k files)"
+    if x is None:
+        x, y, which = data.x_train, data.y_train, "training files (no t10k files)"
+    result = net.evaluate(x, y)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (y, result["predictions"]), 1)
+    print(f"{description}, {which}: {len(y):,} images")
+    print(f"error rate {100 * result['error']:.2f}% ({int(confusion.sum() - np.trace(confusion))} misclassified), "
+          f"mean loss {result['loss']:.4f}")
+    _print_confusion(confusion)
+    return 0
+
+
+def _print_confusion(confusion):
+    """The per-class accuracy and the confusion matrix (rows: true class) of a (10, 10) count table."""
+    print("\nper-class accuracy")
+    for digit in range(10):
+        total = confusion[digit].sum()
+        accuracy = f"{100 * confusion[digit, digit] / total:6.2f}%" if total else "     -"
+        print(f"  {digit}: {accuracy}  ({total:,} images)")
+    print("\nconfusion matrix (rows: true class, columns: predicted)")
+    width = max(4, len(str(confusion.max())) + 1)
+    print("    " + "".join(f"{d:>{width}}" for d in range(10)))
+    for digit in range(10):
+        print(f"  {digit} " + "".join(f"{v:>{width}}" for v in confusion[digit]))
+
+
+def run_predict(args):
+    """One line per image file: the digit and the ten penalties (paper) or logits (modern)."""
+    net = LeNet5.load(args.model, n_threads=args.threads)
+    scores = net.forward(load_digits(args.files))
+    labels = net.decide(scores)
+    kind = "penalties (lower = more likely)" if net.variant == "paper" else "scores (logits)"
+    width = max(len(f) for f in args.files)
+    print(f"{'file':<{width}}  digit  {kind} for 0..9")
+    for path, label, row in zip(args.files, labels, scores):
+        print(f"{path:<{width}}  {label:>5}  " + " ".join(f"{v:7.2f}" for v in row))
+    return 0
+
+
+# --- summary, config, bench -------------------------------------------------------------------------
+
+def run_summary(args):
+    print(LeNet5(args.variant).summary())
+    return 0
+
+
+def run_config(args):
+    show_config()
+    return 0
+
+
+def run_bench(args):
+    """Measure and print the table (bench.run_bench); --json also writes the figures to a file."""
+    threads = bench.parse_threads(args.threads)
+    integer("--repeats", args.repeats, at_least=1)
+    report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, use_torch=not args.no_torch)
+    if args.json:
+        bench.write_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,148 @@
+"""What ``lenet-fast train`` does: pick the images, build (or resume) the Trainer, fit, save, test.
+
+Ctrl-C during training writes the checkpoint and exits 130; a run that diverges is a `UserError`.
+"""
+import os
+import sys
+import time
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from .._checks import finite_number
+from ..model import LeNet5
+from ..train import Trainer, TrainingDivergedError, json_log
+from .commands import UserError, load_data
+
+# The data options a run starts with, kept in its checkpoints so that --resume trains on the same images.
+_RUN_DATA = ("dataset", "data", "val_split", "test_split")
+
+
+class _TrainingSets(NamedTuple):
+    """The images of a run; validation and test are (x, y) or None, test_note says where the test set is from."""
+    x: np.ndarray
+    y: np.ndarray
+    validation: Optional[tuple]
+    test: Optional[tuple]
+    test_note: str
+
+
+def run_train(args):
+    """Train, save the model to --out (default lenet5.npz) and print its test error."""
+    out = args.out or "lenet5.npz"
+    callbacks = [json_log(args.log_json)] if args.log_json else []
+    trainer = _resumed_trainer(args, callbacks) if args.resume else None
+    data, description = load_data(args)
+    sets = _training_sets(data, args)
+    if trainer is None:
+        trainer = _new_trainer(args, callbacks, checkpoint=args.checkpoint or _checkpoint_next_to(out))
+    _describe_run(args, trainer, description, sets)
+    started = time.perf_counter()
+    try:
+        trainer.fit(sets.x, sets.y, validation_data=sets.validation)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint written to {trainer.checkpoint}; continue with "
+              f"lenet-fast train --resume {trainer.checkpoint}", file=sys.stderr)
+        return 130
+    except TrainingDivergedError as exc:
+        raise UserError(str(exc)) from None
+    trainer.net.save(out)
+    _finish(args, trainer, out, started, sets.test)
+    return 0
+
+
+# --- the trainer ------------------------------------------------------------------------------------
+
+def _resumed_trainer(args, callbacks):
+    """The Trainer of the --resume checkpoint; `args` takes the data options and seed the run started with."""
+    trainer = Trainer.resume(args.resume, epochs=args.epochs, n_threads=args.threads, verbose=_verbosity(args),
+                             callbacks=callbacks, checkpoint=args.checkpoint or args.resume, model_class=LeNet5)
+    for key in _RUN_DATA:
+        setattr(args, key, trainer.metadata.get(key, getattr(args, key)))
+    args.seed = trainer.seed
+    return trainer
+
+
+def _new_trainer(args, callbacks, checkpoint):
+    net = LeNet5(args.variant, dtype=args.dtype, seed=args.seed, n_threads=args.threads, criterion=args.criterion)
+    trainer = Trainer(net, args.optimizer, epochs=args.epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate, distortions=args.distortions, seed=args.seed,
+                      callbacks=callbacks, verbose=_verbosity(args), checkpoint=checkpoint)
+    trainer.metadata = {key: getattr(args, key) for key in _RUN_DATA}
+    return trainer
+
+
+def _verbosity(args):
+    return 0 if args.quiet else 2
+
+
+def _checkpoint_next_to(out):
+    root, ext = os.path.splitext(out)
+    return f"{root}.checkpoint{ext or '.npz'}"
+
+
+# --- the images -------------------------------------------------------------------------------------
+
+def _training_sets(data, args):
+    """Hold out the test set (when there are no t10k files), then the validation set, both seeded by --seed."""
+    x, y, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    test_note = "the t10k files"
+    if x_test is None:
+        x, y, x_test, y_test = _split(x, y, args.test_split, args.seed, "test-split")
+        test_note = f"a held-out {args.test_split:.0%} of the training files"
+    x, y, x_val, y_val = _split(x, y, args.val_split, args.seed + 1, "val-split")
+    return _TrainingSets(x, y, validation=None if y_val is None else (x_val, y_val),
+                         test=None if y_test is None else (x_test, y_test), test_note=test_note)
+
+
+def _split(x, y, fraction, seed, what):
+    """(x_rest, y_rest, x_held, y_held): a seeded random `fraction` held out."""
+    finite_number(f"--{what}", fraction, at_least=0, below=1)
+    n_held = int(round(fraction * len(y)))
+    if n_held == 0:
+        return x, y, None, None
+    order = np.random.default_rng([seed, 7]).permutation(len(y))
+    held, rest = np.sort(order[:n_held]), np.sort(order[n_held:])
+    return x[rest], y[rest], x[held], y[held]
+
+
+# --- what the run prints ----------------------------------------------------------------------------
+
+def _describe_run(args, trainer, description, sets):
+    """Two lines before training (none with --quiet): the images, then the network and the recipe."""
+    images = f"training on {description}: {len(sets.y):,} images"
+    if sets.validation is not None:
+        images += f", {len(sets.validation[1]):,} for validation"
+    if sets.test is not None:
+        images += f", test set {len(sets.test[1]):,} images ({sets.test_note})"
+    else:
+        images += ", no test set"
+    _say(args, images)
+    net = trainer.net
+    recipe = (f"{net.variant} LeNet-5, {net.dtype}, {net.criterion} loss, {trainer.optimizer.name.upper()}, "
+              f"batch {trainer.batch_size}, {trainer.epochs} passes")
+    if trainer.distortions is not None:
+        recipe += ", distortions"
+    if args.resume:
+        recipe += f", resuming after pass {trainer.epoch}"
+    _say(args, recipe)
+
+
+def _finish(args, trainer, out, started, test):
+    """After saving: the test error (when there is a test set), the closing line, the --log-json "end" record."""
+    summary = {"event": "end", "seconds": time.perf_counter() - started, "model": out}
+    if test is not None:
+        x_test, y_test = test
+        result = trainer.net.evaluate(x_test, y_test)
+        wrong = int(np.count_nonzero(result["predictions"] != y_test))
+        summary.update(test_error=result["error"], test_loss=result["loss"], test_images=len(y_test))
+        print(f"test error {100 * result['error']:.2f}% ({wrong} of {len(y_test):,} misclassified)")
+    _say(args, f"saved the model to {out} (checkpoint: {trainer.checkpoint}); "
+               f"{summary['seconds']:.1f} s in all")
+    if args.log_json:
+        json_log(args.log_json)(trainer, summary)
+
+
+def _say(args, line):
+    if not args.quiet:
+        print(line, flush=True)
