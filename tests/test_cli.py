@@ -1,5 +1,4 @@
 """The lenet-fast command line."""
-import gzip
 import json
 import subprocess
 import sys
@@ -50,24 +49,6 @@ def test_python_dash_m(tmp_path):
 
 
 # --- train, evaluate, predict ---------------------------------------------------------------------------
-
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
-@pytest.fixture(scope="module")
-def digits_dir(tmp_path_factory):
-    """300 training and 100 test digits of the embedded sample, as a directory of IDX files."""
-    data = load_sample()
-    order = np.random.default_rng(0).permutation(len(data.y_train))
-    root = tmp_path_factory.mktemp("digits")
-    for split, idx in (("train", order[:300]), ("t10k", order[300:400])):
-        _write_idx(root / f"{split}-images-idx3-ubyte.gz", data.x_train[idx])
-        _write_idx(root / f"{split}-labels-idx1-ubyte.gz", data.y_train[idx])
-    return root
-
 
 def test_train_evaluate_predict(tmp_path, digits_dir, capsys):
     out, log = tmp_path / "m.npz", tmp_path / "log.jsonl"

@@ -41,18 +41,33 @@ def test_parameters_names_shapes_and_count(variant, shapes, count):
     assert net.parameters()["c1.bias"][0] == 3.0
 
 
-def test_paper_structure():
-    net = LeNet5(dtype="float64")
+@pytest.mark.parametrize("init,bound", [("paper", lambda f: 2.4 / f), ("paper_sqrt", lambda f: 2.4 / np.sqrt(f)),
+                                        (None, lambda f: 2.4 / np.sqrt(f))])
+def test_paper_structure(init, bound):
+    net = LeNet5(dtype="float64", init=init)
     p = net.parameters()
     assert np.all(p["c3.weight"][C3_TABLE.T == 0] == 0) and np.all(p["c3.weight"][C3_TABLE.T == 1] != 0)
     np.testing.assert_array_equal(p["output.centers"], RBF_CENTERS)
-    # Appendix A: uniform in +-2.4 / fan-in; biases start at zero
+    # Appendix A: uniform in +-2.4 / F_i (or its square root); biases start at zero
     for name, fan_in in [("c1.weight", 25), ("c5.weight", 400), ("f6.weight", 120), ("s2.coef", 4)]:
-        assert np.abs(p[name]).max() <= 2.4 / fan_in
-        assert np.abs(p[name]).max() > 0.8 * 2.4 / fan_in
+        assert np.abs(p[name]).max() <= bound(fan_in)
+        assert np.abs(p[name]).max() > 0.8 * bound(fan_in)
     for k, fan_in in [(0, 75), (6, 100), (15, 150)]:
-        assert np.abs(p["c3.weight"][k]).max() <= 2.4 / fan_in
+        assert np.abs(p["c3.weight"][k]).max() <= bound(fan_in)
+        assert np.abs(p["c3.weight"][k]).max() > 0.5 * bound(fan_in)
     assert not any(p[n].any() for n in ("c1.bias", "s2.bias", "c3.bias", "s4.bias", "c5.bias", "f6.bias"))
+    assert net.init == (init or "paper_sqrt")
+
+
+def test_modern_init_is_pytorchs():
+    net = LeNet5("modern", dtype="float64")
+    p = net.parameters()
+    assert net.init == "pytorch"
+    for name, fan_in in [("c1", 25), ("c5", 400), ("f6", 120), ("output", 84)]:
+        for kind in ("weight", "bias"):
+            assert 0.8 / np.sqrt(fan_in) < np.abs(p[f"{name}.{kind}"]).max() <= 1 / np.sqrt(fan_in)
+    with pytest.raises(ValueError, match="init must be one of"):
+        LeNet5(init="xavier")
 
 
 def test_summary_totals():

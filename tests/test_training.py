@@ -32,7 +32,7 @@ def test_sdlm_follows_the_papers_eta_schedule():
     sdlm = SDLM(learning_rate=5e-4)
     etas = [sdlm.rate(epoch, 20) for epoch in range(20)]
     assert etas == pytest.approx([5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4 + [1e-5] * 8, rel=1e-12)
-    assert SDLM().rate(3, 20) == pytest.approx(8e-6)        # the default: the schedule / 25
+    assert SDLM().rate(3, 20) == pytest.approx(2e-4)        # the default: the paper's schedule
     assert SDLM().mu == 0.02 and SDLM().hessian_samples == 500
 
 
@@ -80,7 +80,7 @@ def test_sdlm_trainer_matches_the_plain_rule(rng, small_chunks):
     _reference_run(reference, x, y, 2, 5, sdlm=SDLM(hessian_samples=12))
     np.testing.assert_allclose(net._flat, reference._flat, rtol=0, atol=1e-9)
     assert len(history) == 2 and history["epoch"] == [1, 2]
-    assert history["learning_rate"] == pytest.approx([2e-5, 2e-5])
+    assert history["learning_rate"] == pytest.approx([5e-4, 5e-4])
 
 
 @pytest.mark.parametrize("momentum,weight_decay,batch", [(0.0, 0.0, 1), (0.9, 1e-3, 4), (0.5, 0.0, 7)])
@@ -103,10 +103,31 @@ def test_history_records_what_happened(rng):
     history = net.fit(x, y, epochs=2, validation_data=(xv, yv), seed=0)
     last = history[-1]
     assert set(last) == {"epoch", "loss", "train_error", "val_loss", "val_error", "seconds",
-                         "images_per_second", "learning_rate"}
+                         "images_per_second", "learning_rate", "eps", "h"}
     assert last["val_error"] == pytest.approx(1 - net.score(xv, yv))
     assert last["val_loss"] == pytest.approx(net.loss(xv, yv), rel=1e-5)
     assert 0 <= last["train_error"] <= 1 and last["images_per_second"] > 0
+
+
+def test_sdlm_records_the_curvature_of_each_pass(rng):
+    # eps_k = eta / (mu + h_kk) of the pass, per layer and over all trainable parameters: [min, 5%, 50%, 95%, max]
+    x, y = _data(rng, 20, "float32")
+    net = LeNet5(seed=1)
+    sdlm = SDLM(hessian_samples=8)
+    trainer = Trainer(net, sdlm, epochs=1, seed=0)
+    trainer.fit(x, y)
+    record = trainer.history[-1]
+    assert set(record["eps"]) == set(record["h"]) == {"c1", "s2", "c3", "s4", "c5", "f6", "all"}
+    eps = 5e-4 / (0.02 + sdlm.h[net.architecture.trainable_mask()].astype(np.float64))
+    assert record["eps"]["all"][0] == pytest.approx(eps.min(), rel=1e-6)
+    assert record["eps"]["all"][-1] == pytest.approx(eps.max(), rel=1e-6)
+    assert record["eps"]["all"][2] == pytest.approx(np.median(eps), rel=1e-6)
+    c5 = net.architecture.layer("c5").params[0]
+    assert record["h"]["c5"][-1] == pytest.approx(sdlm.h[c5.offset:c5.offset + c5.size].max(), rel=1e-6)
+    for quantiles in [*record["eps"].values(), *record["h"].values()]:
+        assert quantiles == sorted(quantiles) and len(quantiles) == 5
+    assert "eps " in training.format_record(record, 1)
+    assert "eps" not in Trainer(LeNet5(seed=1), "sgd", epochs=1).fit(x, y)[-1]
 
 
 def test_training_is_deterministic_and_seeded(rng):

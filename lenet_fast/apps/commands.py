@@ -9,7 +9,7 @@ import logging
 import numpy as np
 
 from .. import data as datasets
-from .._checks import integer
+from .._checks import finite_number, integer
 from .._config import show_config
 from ..data.images import load_digits
 from ..model import LeNet5
@@ -32,6 +32,17 @@ def load_data(args):
         note = "" if args.dataset else " (no --data or --dataset given; --dataset mnist trains on all of MNIST)"
         return data, f"the 5,000 MNIST digits embedded in lenet_fast{note}"
     return data, f"{name} from {data.source}"
+
+
+def hold_out(x, y, fraction, seed, what):
+    """(x_rest, y_rest, x_held, y_held): a seeded random `fraction` held out."""
+    finite_number(f"--{what}", fraction, at_least=0, below=1)
+    n_held = int(round(fraction * len(y)))
+    if n_held == 0:
+        return x, y, None, None
+    order = np.random.default_rng([seed, 7]).permutation(len(y))
+    held, rest = np.sort(order[:n_held]), np.sort(order[n_held:])
+    return x[rest], y[rest], x[held], y[held]
 
 
 # --- evaluate and predict ---------------------------------------------------------------------------

@@ -9,10 +9,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .._checks import finite_number
 from ..model import LeNet5
 from ..train import Trainer, TrainingDivergedError, json_log
-from .commands import UserError, load_data
+from .commands import UserError, hold_out, load_data
 
 # The data options a run starts with, kept in its checkpoints so that --resume trains on the same images.
 _RUN_DATA = ("dataset", "data", "val_split", "test_split")
@@ -88,22 +87,11 @@ def _training_sets(data, args):
     x, y, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     test_note = "the t10k files"
     if x_test is None:
-        x, y, x_test, y_test = _split(x, y, args.test_split, args.seed, "test-split")
+        x, y, x_test, y_test = hold_out(x, y, args.test_split, args.seed, "test-split")
         test_note = f"a held-out {args.test_split:.0%} of the training files"
-    x, y, x_val, y_val = _split(x, y, args.val_split, args.seed + 1, "val-split")
+    x, y, x_val, y_val = hold_out(x, y, args.val_split, args.seed + 1, "val-split")
     return _TrainingSets(x, y, validation=None if y_val is None else (x_val, y_val),
                          test=None if y_test is None else (x_test, y_test), test_note=test_note)
-
-
-def _split(x, y, fraction, seed, what):
-    """(x_rest, y_rest, x_held, y_held): a seeded random `fraction` held out."""
-    finite_number(f"--{what}", fraction, at_least=0, below=1)
-    n_held = int(round(fraction * len(y)))
-    if n_held == 0:
-        return x, y, None, None
-    order = np.random.default_rng([seed, 7]).permutation(len(y))
-    held, rest = np.sort(order[:n_held]), np.sort(order[n_held:])
-    return x[rest], y[rest], x[held], y[held]
 
 
 # --- what the run prints ----------------------------------------------------------------------------

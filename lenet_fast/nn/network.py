@@ -16,7 +16,7 @@ from . import network_kernels
 from ._validate import all_finite
 from .architecture import DTYPES, VARIANTS, architecture
 from .constants import RBF_CENTERS
-from .init import initialize
+from .init import DEFAULT_INIT, initialize
 from .preprocessing import preprocess
 
 
@@ -39,9 +39,15 @@ class Network:
         Training loss. Paper: "mse" (Eq. 8, the default) or "map" (Eq. 9); modern: "cross_entropy".
     map_j : float
         The positive constant j of Eq. 9 (the "rubbish class"); used only with criterion="map".
+    init : {"paper", "paper_sqrt", "pytorch"} or None
+        How the initial weights are drawn (``lenet_fast.nn.init``): "paper" is Appendix A read literally,
+        +-2.4/F_i; "paper_sqrt" +-2.4/sqrt(F_i), the paper variant's default, chosen by measurement (with
+        it the paper's own learning rates train; README, "Initialisation"); "pytorch", the modern
+        variant's default.
     """
 
-    def __init__(self, variant="paper", dtype="float32", seed=0, n_threads=None, criterion=None, map_j=1.0):
+    def __init__(self, variant="paper", dtype="float32", seed=0, n_threads=None, criterion=None, map_j=1.0,
+                 init=None):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if _dtype_name(dtype) not in DTYPES:
@@ -67,7 +73,8 @@ class Network:
         self._centers = np.array(RBF_CENTERS, dtype=self.dtype) if spec.layers[-1].kind == "rbf" else None
         # the fused kernels' arguments, checked once (the arrays are only ever changed in place)
         self._network = network_kernels.network_args(self._flat, variant, self._centers)
-        initialize(spec, self._params, np.random.default_rng(seed))
+        self.init = DEFAULT_INIT[variant] if init is None else init
+        initialize(spec, self._params, np.random.default_rng(seed), self.init)
 
     # --- parameters ---------------------------------------------------------------------------------
 
@@ -329,7 +336,7 @@ class Network:
 
     def __repr__(self):
         return (f"{type(self).__name__}(variant={self.variant!r}, dtype={str(self.dtype)!r}, n_threads={self.n_threads!r}, "
-                f"criterion={self.criterion!r})")
+                f"criterion={self.criterion!r}, init={self.init!r})")
 
     # --- files --------------------------------------------------------------------------------------
 

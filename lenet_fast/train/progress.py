@@ -30,13 +30,17 @@ class History:
 
 
 def format_record(record, epochs):
-    """One line per pass: loss, training and validation error, seconds, images/s."""
+    """One line per pass: loss, training and validation error, seconds, images/s (and SDLM's eps range)."""
     width = len(str(epochs))
     line = (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
             f"train error {100 * record['train_error']:5.2f}%")
     if "val_error" in record:
         line += f"  val error {100 * record['val_error']:5.2f}%"
-    return line + f"  {record['seconds']:6.1f} s  {record['images_per_second']:8,.0f} img/s"
+    line += f"  {record['seconds']:6.1f} s  {record['images_per_second']:8,.0f} img/s"
+    if "eps" in record:
+        low, *_, high = record["eps"]["all"]
+        line += f"  eps {low:.1e}..{high:.1e}"
+    return line
 
 
 class StopOnInterrupt:

@@ -207,6 +207,8 @@ class Trainer:
         if validation_data is not None:
             result = self.net.evaluate(*validation_data)
             record["val_loss"], record["val_error"] = result["loss"], result["error"]
+        if hasattr(self.optimizer, "curvature_summary"):       # SDLM: the pass's eps_k and h_kk
+            record.update(self.optimizer.curvature_summary(self.net.architecture, self._step))
         self.history.records.append(record)
         self.epoch, self.position, self._step, self._epoch_start = self.epoch + 1, 0, None, None
         self._partial = {"loss_sum": 0.0, "errors": 0, "seconds": 0.0}
