@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken or source-tree
 
 from . import data, train
 from ._config import effective_n_threads, show_config
+from .io.onnx_export import export_onnx
 from .model import LeNet5
 from .nn import constants, layer_kernels, reference
 from .nn.preprocessing import preprocess
@@ -30,4 +31,4 @@ MOVED_MODULES = {"training": train, "datasets": data, "ops": layer_kernels, "ref
                  "distortions": distortions, "images": data.images, "constants": constants}
 sys.modules.update({f"{__name__}.{old}": module for old, module in MOVED_MODULES.items()})
 
-__all__ = ["LeNet5", "preprocess", "show_config", "effective_n_threads", "__version__"]
+__all__ = ["LeNet5", "preprocess", "export_onnx", "show_config", "effective_n_threads", "__version__"]

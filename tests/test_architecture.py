@@ -120,6 +120,7 @@ MAY_IMPORT = {
     "nn": {"base", "io", "nn"},
     "train": {"base", "io", "nn", "train"},
     "model": {"base", "nn", "train"},
+    "sklearn": {"base", "nn", "train", "model", "sklearn"},
     "apps": {"base", "io", "nn", "data", "train", "model", "apps"},
 }
 

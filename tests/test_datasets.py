@@ -182,8 +182,10 @@ def test_explicit_path_is_the_only_place_searched(tmp_path, env):
 # --------------------------------------------------------------------------------- downloads
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
     """An HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, list of requested paths)."""
+    for name in ("no_proxy", "NO_PROXY"):           # straight to 127.0.0.1, even where a proxy is set
+        monkeypatch.setenv(name, "127.0.0.1")
     root = tmp_path / "www"
     root.mkdir()
     requests = []
@@ -231,6 +233,18 @@ def test_download_into_the_cache(tmp_path, env, server):
         np.testing.assert_array_equal(got, want)
     datasets.load_mnist()                               # now found in the cache: no new request
     assert requests == [f"/mirror/{name}" for name in FILES]
+
+
+def test_download_fetches_only_the_missing_files(tmp_path, env, server):
+    url, requests = server
+    arrays = publish(tmp_path, env, [url + "mirror/"])
+    cache = tmp_path / "cache/lenet_fast/mnist"
+    make_dataset(cache, n_test=0, seed=5)          # training files there (not the published ones): kept
+    (cache / FILES[1]).unlink()
+    data = datasets.load_mnist()
+    assert requests == [f"/mirror/{name}" for name in FILES[1:]] and sorted(os.listdir(cache)) == sorted(FILES)
+    np.testing.assert_array_equal(data.x_train, make_dataset(tmp_path / "again", n_test=0, seed=5)[0])
+    np.testing.assert_array_equal(data.x_test, arrays[2])
 
 
 def test_download_into_explicit_path_after_failed_mirrors(tmp_path, env, server):

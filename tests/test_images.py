@@ -1,75 +1,28 @@
-"""Picture files (lenet_fast.data.images): PNG/PGM decoding against an independent encoder, errors, MNIST style."""
+"""Picture files (lenet_fast.data.images): files of each format written by Pillow, their errors, MNIST style."""
 import gzip
-import struct
-import zlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from lenet_fast.data import images, load_sample
 from lenet_fast.data.images import load_digits, mnist_style, read_image, write_png
 
-ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 LUMA = np.array([0.299, 0.587, 0.114])
+LOSSLESS = [("png", {}), ("bmp", {}), ("tiff", {}), ("webp", {"lossless": True}), ("pgm", {}), ("gif", {})]
+LOSSY = [("jpeg", {"quality": 95}), ("webp", {"quality": 95})]
 
 
-def chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+def smooth(height=24, width=32):
+    """A smooth colour picture (lossy formats keep it to a few grey levels)."""
+    r, c = np.mgrid[:height, :width]
+    return np.stack([r * 255 // (height - 1), c * 255 // (width - 1), (r + c) * 255 // (height + width - 2)],
+                    axis=-1).astype(np.uint8)
 
 
-def filter_row(kind, row, prior, bpp):
-    """One PNG scanline filtered with `kind`, byte by byte as the PNG specification writes it."""
-    out = bytearray([kind])
-    for i, value in enumerate(row):
-        a, b = (row[i - bpp] if i >= bpp else 0), prior[i]
-        c = prior[i - bpp] if i >= bpp else 0
-        p = a + b - c
-        paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c
-        out.append((value - (0, a, b, (a + b) // 2, paeth)[kind]) % 256)
-    return bytes(out)
-
-
-def pack_row(row, depth):
-    if depth == 16:
-        return row.astype(">u2").tobytes()
-    if depth == 8:
-        return row.astype(np.uint8).tobytes()
-    bits = (row[:, None] >> np.arange(depth - 1, -1, -1)) & 1
-    return np.packbits(bits.ravel().astype(np.uint8)).tobytes()
-
-
-def make_png(samples, colour, depth, interlace=False, filters=(0, 1, 2, 3, 4), extra=(), width=None, idat=None):
-    """PNG bytes of integer samples (h, w, channels); row filters cycle through `filters`."""
-    height, w, channels = samples.shape
-    bpp = max(1, channels * depth // 8)
-    raw, k = b"", 0
-    for x0, y0, dx, dy in ADAM7 if interlace else ((0, 0, 1, 1),):
-        sub = samples[y0::dy, x0::dx]
-        if sub.size == 0:
-            continue
-        prior = bytes(len(pack_row(sub[0].ravel(), depth)))
-        for row in sub.reshape(len(sub), -1):
-            packed = pack_row(row, depth)
-            raw += filter_row(filters[k % len(filters)], packed, prior, bpp)
-            prior, k = packed, k + 1
-    ihdr = struct.pack(">IIBBBBB", w if width is None else width, height, depth, colour, 0, 0, int(interlace))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + b"".join(chunk(*c) for c in extra)
-            + chunk(b"IDAT", zlib.compress(raw) if idat is None else idat) + chunk(b"IEND", b""))
-
-
-def grey_of(samples, colour, depth):
-    """Expected 0..255 grey of non-palette samples: BT.601 luma, alpha over white."""
-    values = samples / (2 ** depth - 1)
-    grey = values[..., :3] @ LUMA if colour in (2, 6) else values[..., 0]
-    if colour in (4, 6):
-        grey = grey * values[..., -1] + 1 - values[..., -1]
-    return np.rint(grey * 255)
-
-
-def decode(tmp_path, data, name="image.bin"):
-    path = tmp_path / name
-    path.write_bytes(data)
-    return read_image(path)
+def save(path, array, **options):
+    Image.fromarray(array).save(path, **options)
+    return path
 
 
 def test_write_png_round_trip(tmp_path, rng):
@@ -77,101 +30,137 @@ def test_write_png_round_trip(tmp_path, rng):
     write_png(tmp_path / "a.png", image)
     assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary file left behind
+    with Image.open(tmp_path / "a.png") as picture:
+        assert picture.format == "PNG" and picture.mode == "L"
     out = read_image(tmp_path / "a.png")
     assert out.dtype == np.uint8 and np.array_equal(out, image)
     with pytest.raises(ValueError, match="2-D uint8"):
         write_png(tmp_path / "b.png", image.astype(np.float32))
 
 
-COLOUR_DEPTHS = [(0, 1), (0, 2), (0, 4), (0, 8), (0, 16), (2, 8), (2, 16), (4, 8), (4, 16), (6, 8), (6, 16)]
+@pytest.mark.parametrize("fmt,options", LOSSLESS)
+def test_lossless_formats_grey(tmp_path, rng, fmt, options):
+    grey = rng.integers(0, 256, (11, 13), dtype=np.uint8)
+    out = read_image(save(tmp_path / f"a.{fmt}", grey, **options))
+    assert out.dtype == np.uint8 and np.array_equal(out, grey)
 
 
-@pytest.mark.parametrize("interlace", [False, True])
-@pytest.mark.parametrize("colour,depth", COLOUR_DEPTHS)
-def test_png_colour_types_and_depths(tmp_path, rng, colour, depth, interlace):
-    samples = rng.integers(0, 2 ** depth, (11, 13, CHANNELS[colour]))
-    out = decode(tmp_path, make_png(samples, colour, depth, interlace))
-    assert out.dtype == np.uint8 and out.shape == (11, 13)
-    np.testing.assert_allclose(out, grey_of(samples, colour, depth), atol=0 if colour == 0 else 1)
+@pytest.mark.parametrize("fmt,options", [f for f in LOSSLESS if f[0] not in ("pgm", "gif")] + LOSSY)
+def test_colour_becomes_bt601_grey(tmp_path, fmt, options):
+    rgb = smooth()
+    out = read_image(save(tmp_path / f"a.{fmt}", rgb, **options))
+    assert out.shape == rgb.shape[:2] and out.dtype == np.uint8
+    error = np.abs(out - rgb @ LUMA)
+    assert error.max() <= (1 if (fmt, options) in LOSSLESS else 12) and error.mean() < 3
 
 
-@pytest.mark.parametrize("interlace", [False, True])
-@pytest.mark.parametrize("depth", [1, 2, 4, 8])
-def test_png_palette_with_transparency(tmp_path, rng, depth, interlace):
-    n = min(2 ** depth, 200)
-    palette = rng.integers(0, 256, (n, 3))
-    alphas = rng.integers(0, 256, n // 2 + 1)  # tRNS may cover only the first entries
-    index = rng.integers(0, n, (9, 10, 1))
-    extra = [(b"PLTE", palette.astype(np.uint8).tobytes()), (b"tRNS", alphas.astype(np.uint8).tobytes())]
-    out = decode(tmp_path, make_png(index, 3, depth, interlace, extra=extra))
-    alpha = np.append(alphas, np.full(n - len(alphas), 255))[index[..., 0]] / 255
-    expected = np.rint(((palette[index[..., 0]] @ LUMA) / 255 * alpha + 1 - alpha) * 255)
-    np.testing.assert_allclose(out, expected, atol=1)
+@pytest.mark.parametrize("fmt,options", [("png", {}), ("webp", {"lossless": True}), ("tiff", {})])
+def test_alpha_is_composited_over_white(tmp_path, rng, fmt, options):
+    rgba = np.dstack([smooth(), rng.integers(0, 256, (24, 32), dtype=np.uint8)])
+    out = read_image(save(tmp_path / f"a.{fmt}", rgba, **options))
+    alpha = rgba[..., 3] / 255
+    np.testing.assert_allclose(out, (rgba[..., :3] @ LUMA) * alpha + 255 * (1 - alpha), atol=2)
+    grey_alpha = Image.fromarray(rgba).convert("LA")                     # grey with alpha (PNG colour type 4)
+    grey_alpha.save(tmp_path / "la.png")
+    grey, alpha = np.asarray(grey_alpha).transpose(2, 0, 1) / [[[1]], [[255]]]
+    np.testing.assert_allclose(read_image(tmp_path / "la.png"), grey * alpha + 255 * (1 - alpha), atol=1)
 
 
-@pytest.mark.parametrize("colour,depth", [(0, 8), (2, 8), (6, 16), (0, 2)])
-@pytest.mark.parametrize("kind", range(5))
-def test_png_each_filter_type(tmp_path, rng, colour, depth, kind):
-    samples = rng.integers(0, 2 ** depth, (7, 9, CHANNELS[colour]))
-    out = decode(tmp_path, make_png(samples, colour, depth, filters=(kind,)))
-    np.testing.assert_allclose(out, grey_of(samples, colour, depth), atol=0 if colour == 0 else 1)
+def test_palette_with_transparency(tmp_path, rng):
+    palette = rng.integers(0, 256, (16, 3))
+    index = rng.integers(0, 16, (9, 10)).astype(np.uint8)
+    picture = Image.fromarray(index)
+    picture.putpalette(palette.astype(np.uint8).ravel().tolist())      # makes it a palette ("P") image
+    alphas = rng.integers(0, 256, 9)                                    # tRNS covers only the first entries
+    picture.save(tmp_path / "p.png", transparency=bytes(alphas.astype(np.uint8)))
+    alpha = np.append(alphas, np.full(16 - len(alphas), 255))[index] / 255
+    expected = (palette[index] @ LUMA) * alpha + 255 * (1 - alpha)
+    np.testing.assert_allclose(read_image(tmp_path / "p.png"), expected, atol=2)
+    picture.save(tmp_path / "p.gif")                                    # a palette without transparency
+    np.testing.assert_allclose(read_image(tmp_path / "p.gif"), palette[index] @ LUMA, atol=1)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 1)])
-def test_png_interlaced_tiny_images_with_empty_passes(tmp_path, rng, shape):
-    samples = rng.integers(0, 256, shape + (1,))
-    assert np.array_equal(decode(tmp_path, make_png(samples, 0, 8, interlace=True)), samples[..., 0])
+def test_sixteen_bit_grey_is_rescaled(tmp_path, rng):
+    values = rng.integers(0, 65536, (7, 9)).astype(np.uint16)
+    for name in ("g16.png", "g16.tiff", "g16.pgm"):
+        out = read_image(save(tmp_path / name, values))
+        np.testing.assert_allclose(out, values / 257, atol=0.5 + 1e-9, err_msg=name)
+    values[0, 0] = 1234                                                 # a grey level marked transparent
+    save(tmp_path / "key16.png", values, transparency=1234)
+    out = read_image(tmp_path / "key16.png")
+    assert out[0, 0] == 255 and np.abs(out[1:] - values[1:] / 257).max() <= 0.5 + 1e-9
 
 
-def test_png_transparent_colour_key(tmp_path):
-    grey = np.array([[[0], [7], [0]]])
-    rgb = np.array([[[1, 2, 3], [0, 0, 0]]])
-    out = decode(tmp_path, make_png(grey, 0, 8, extra=[(b"tRNS", b"\x00\x07")]))
-    assert out.tolist() == [[0, 255, 0]]
-    out = decode(tmp_path, make_png(rgb, 2, 8, extra=[(b"tRNS", struct.pack(">HHH", 1, 2, 3))]))
-    assert out.tolist() == [[255, 0]]
+def test_transparent_colour_key(tmp_path):
+    save(tmp_path / "grey.png", np.array([[0, 7, 0]], np.uint8), transparency=7)
+    assert read_image(tmp_path / "grey.png").tolist() == [[0, 255, 0]]
+    save(tmp_path / "rgb.png", np.array([[[1, 2, 3], [0, 0, 0]]], np.uint8), transparency=(1, 2, 3))
+    assert read_image(tmp_path / "rgb.png").tolist() == [[255, 0]]
+
+
+def test_one_bit_and_exif_orientation(tmp_path):
+    ink = np.zeros((6, 4), bool)
+    ink[0] = True
+    Image.fromarray(ink).save(tmp_path / "bits.png")
+    assert read_image(tmp_path / "bits.png").tolist() == np.where(ink, 255, 0).tolist()
+    picture = Image.fromarray(np.where(ink, 255, 0).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6                                                    # "rotate 90 degrees clockwise to view"
+    picture.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "phone.jpg")
+    assert out.shape == (4, 6) and out[:, -1].min() > 200 and out[:, :-2].max() < 50
 
 
 def test_pgm_ascii_and_binary(tmp_path):
-    p2 = b"P2\n# written by hand\n3 2\n# maxval next\n255\n0 128 255\n7 # inline comment\n8 9\n"
-    assert decode(tmp_path, p2, "a.pgm").tolist() == [[0, 128, 255], [7, 8, 9]]
-    p5 = b"P5 # comment\n2 2 255\n" + bytes([0, 10, 200, 255])
-    assert decode(tmp_path, p5, "b.pgm").tolist() == [[0, 10], [200, 255]]
-    p5_16 = b"P5\n2 1\n65535\n" + struct.pack(">HH", 65535, 257 * 40)
-    assert decode(tmp_path, p5_16, "c.pgm").tolist() == [[255, 40]]
-    p2_16 = b"P2 2 1 65535 0 32768"
-    assert decode(tmp_path, p2_16, "d.pgm").tolist() == [[0, 128]]
-    p2_15 = b"P2 2 1 15 15 5"
-    assert decode(tmp_path, p2_15, "not-a-png.png").tolist() == [[255, 85]]  # magic bytes, not extension
+    def decode(data, name):
+        (tmp_path / name).write_bytes(data)
+        return read_image(tmp_path / name).tolist()
+    p2 = b"P2\n# written by hand\n3 2\n# maxval next\n255\n0 128 255\n7 8 9\n"
+    assert decode(p2, "a.pgm") == [[0, 128, 255], [7, 8, 9]]
+    assert decode(b"P5 # comment\n2 2 255\n" + bytes([0, 10, 200, 255]), "b.pgm") == [[0, 10], [200, 255]]
+    assert decode(b"P5\n2 1\n65535\n" + (65535).to_bytes(2, "big") + (257 * 40).to_bytes(2, "big"),
+                  "c.pgm") == [[255, 40]]
+    assert decode(b"P2 2 1 65535 0 32768", "d.pgm") == [[0, 128]]
+    assert decode(b"P2 2 1 15 15 5", "not-a-png.png") == [[255, 85]]  # the content decides, not the name
 
 
-GOOD_PNG = make_png(np.arange(12).reshape(3, 4, 1), 0, 8)
-BAD_CRC = bytearray(GOOD_PNG)
-BAD_CRC[GOOD_PNG.index(b"IDAT") + 6] ^= 0xFF
+def good(fmt, tmp_path):
+    """The bytes of a valid 60x40 colour picture in `fmt`."""
+    return save(tmp_path / f"good.{fmt}", smooth(40, 60), quality=90).read_bytes()
 
 
-@pytest.mark.parametrize("data,message", [
-    (b"hello, not an image", "unsupported image format .*PNG.*PGM"),
-    (b"", "empty file"),
-    (GOOD_PNG[:len(GOOD_PNG) // 2], "truncated"),
-    (GOOD_PNG[:-12], "truncated PNG .no IEND"),
-    (bytes(BAD_CRC), "bad CRC in IDAT"),
-    (make_png(np.zeros((2, 2, 1), int), 0, 8, idat=b"not zlib data"), "zlib"),
-    (make_png(np.zeros((2, 2, 1), int), 0, 8, idat=zlib.compress(b"\0\0\0")), "truncated PNG image data"),
-    (make_png(np.zeros((2, 2, 1), int), 0, 8, width=0), "zero-size"),
-    (make_png(np.zeros((2, 2, 1), int), 0, 8, width=10 ** 9), "too large"),
-    (make_png(np.zeros((2, 2, 1), int), 2, 4), "invalid colour type 2 with bit depth 4"),
-    (make_png(np.zeros((2, 2, 1), int), 3, 8), "PLTE"),
-    (b"P5\n4 4\n255\n" + bytes(10), "truncated PGM"),
-    (b"P2\n2 0\n255\n", "zero-size"),
-    (b"P2\n2 1\n255\n3 300\n", "exceeds maxval"),
+@pytest.mark.parametrize("make,message", [
+    (lambda t: b"hello, not an image", "not a picture Pillow can identify .*JPEG, PNG, BMP, TIFF, WebP, PGM"),
+    (lambda t: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "not a picture Pillow can identify"),
+    (lambda t: b"", "empty file"),
+    (lambda t: good("png", t)[:len(good("png", t)) // 2], "truncated"),
+    (lambda t: good("jpeg", t)[:len(good("jpeg", t)) // 2], "truncated|Truncated"),
+    (lambda t: good("bmp", t)[:200], "truncated|Truncated"),
+    (lambda t: good("webp", t)[:60], "corrupt or truncated"),
+    (lambda t: good("tiff", t)[:300], "truncated"),
+    (lambda t: b"P5\n4 4\n255\n" + bytes(10), "truncated"),
+    (lambda t: b"P2\n2 0\n255\n", "not a picture Pillow can identify .unknown format or damaged header"),
 ])
-def test_corrupt_files_raise_value_error_naming_the_file(tmp_path, data, message):
+def test_corrupt_files_raise_one_line_naming_the_file(tmp_path, make, message):
     path = tmp_path / "photo.png"
-    path.write_bytes(data)
+    path.write_bytes(make(tmp_path))
     with pytest.raises(ValueError, match=message) as info:
         read_image(path)
-    assert str(path) in str(info.value)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
+    path = save(tmp_path / "big.png", np.zeros((30, 40), np.uint8))
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(ValueError, match=r"big.png: image too large \(40x30 = 1,200 pixels; .* is 1,000: raise "
+                                         r"lenet_fast.data.images.MAX_PIXELS"):
+        read_image(path)
+    monkeypatch.setattr(images, "MAX_PIXELS", 10 ** 6)
+    assert read_image(path).shape == (30, 40)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)                 # Pillow's own limit, above 2x of it
+    with pytest.raises(ValueError, match="big.png: image too large .*PIL.Image.MAX_IMAGE_PIXELS") as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
 
 
 def test_missing_file(tmp_path):
@@ -213,6 +202,14 @@ def test_mnist_style_ignores_background_noise(rng):
     check_mnist_frame(mnist_style(noisy))
 
 
+def test_mnist_style_min_noise_ignores_faint_ringing():
+    ringing = seven()
+    ringing[2:8, 30:58] = 230                       # faint, as JPEG rings next to ink on a clean background
+    assert not np.array_equal(mnist_style(ringing), mnist_style(seven()))
+    assert np.array_equal(mnist_style(ringing, images.LOSSY_NOISE), mnist_style(seven(), images.LOSSY_NOISE))
+    check_mnist_frame(mnist_style(ringing, images.LOSSY_NOISE))
+
+
 @pytest.mark.parametrize("image", [np.full((40, 30), 200), np.random.default_rng(0).normal(200, 5, (40, 30))])
 def test_mnist_style_blank_image(image):
     with pytest.raises(ValueError, match="no digit found"):
@@ -231,14 +228,36 @@ def test_mnist_style_recovers_mnist_digits(shared_dir):
         assert np.array_equal(mnist_style(image), image)  # already MNIST-style: unchanged
 
 
+@pytest.mark.parametrize("fmt,options", [("jpeg", {"quality": 90}), ("png", {}), ("bmp", {}), ("tiff", {}),
+                                         ("webp", {}), ("pgm", {})])
+def test_sample_digits_in_every_format(tmp_path, fmt, options):
+    data = load_sample()
+    paths = []
+    for i in range(0, 5000, 625):                                       # 8 digits, dark on white, 84x84
+        photo = np.repeat(255 - np.kron(data.x_train[i], np.ones((3, 3), np.uint8))[..., None], 3, axis=2)
+        picture = Image.fromarray(photo if fmt != "pgm" else photo[..., 0])
+        picture.save(tmp_path / f"{i}.{fmt}", **options)
+        paths.append(tmp_path / f"{i}.{fmt}")
+    digits = load_digits(paths)
+    for digit, original in zip(digits, data.x_train[::625]):
+        assert np.corrcoef(digit.ravel(), original.ravel())[0, 1] > 0.95
+        if fmt not in ("jpeg", "webp"):                                 # lossless: MNIST's pixels again
+            assert np.array_equal(digit, original) or np.abs(digit.astype(int) - original).max() <= 1
+
+
 def test_load_digits(tmp_path):
-    paths = [tmp_path / "seven.png", tmp_path / "seven.pgm"]
+    paths = [tmp_path / "seven.png", tmp_path / "seven.pgm", tmp_path / "seven.jpg"]
     write_png(paths[0], seven().astype(np.uint8))
     paths[1].write_bytes(b"P5 60 100 255\n" + (255 - seven()).astype(np.uint8).tobytes())
+    save(paths[2], np.repeat(seven().astype(np.uint8)[..., None], 3, axis=2), quality=90)
     digits = load_digits(paths)
-    assert digits.shape == (2, 28, 28) and digits.dtype == np.uint8
+    assert digits.shape == (3, 28, 28) and digits.dtype == np.uint8
     assert np.abs(digits[0].astype(int) - digits[1]).mean() < 1
+    assert np.abs(digits[0].astype(int) - digits[2]).mean() < 4
     write_png(tmp_path / "blank.png", np.full((10, 10), 255, np.uint8))
     with pytest.raises(ValueError, match="blank.png: no digit found"):
         load_digits(paths + [tmp_path / "blank.png"])
+    (tmp_path / "notes.txt").write_text("not a picture")
+    with pytest.raises(ValueError, match="notes.txt: not a picture"):
+        load_digits([paths[0], tmp_path / "notes.txt"])
     assert load_digits([]).shape == (0, 28, 28)

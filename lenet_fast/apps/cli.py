@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..nn.architecture import DTYPES, VARIANTS
-from .commands import UserError, run_bench, run_config, run_evaluate, run_predict, run_summary
+from .commands import UserError, run_bench, run_config, run_evaluate, run_export, run_predict, run_summary
 from .reproduce import run_reproduce
 from .train_command import run_train
 
@@ -40,6 +40,7 @@ def build_parser():
     _add_train(commands)
     _add_reproduce(commands)
     _add_evaluate_and_predict(commands)
+    _add_export(commands)
     _add_summary_and_config(commands)
     _add_bench(commands)
     return parser
@@ -107,11 +108,26 @@ def _add_evaluate_and_predict(commands):
     evaluate.add_argument("--threads", type=_threads)
     evaluate.set_defaults(run=run_evaluate)
 
-    predict = commands.add_parser("predict", help="recognise the digit in image files (PNG, PGM)")
+    predict = commands.add_parser("predict", help="recognise the digit in picture files (JPEG, PNG, BMP, TIFF, WebP, "
+                                                  "PGM, ...)")
     predict.add_argument("model", metavar="MODEL")
     predict.add_argument("files", metavar="FILE", nargs="+")
     predict.add_argument("--threads", type=_threads)
     predict.set_defaults(run=run_predict)
+
+
+def _add_export(commands):
+    export = commands.add_parser("export", help="write the model as an ONNX graph (needs lenet_fast[onnx])",
+                                 description="Write a model as an ONNX graph of standard operators (opset 17): "
+                                             "input 'input' float32 (N, 1, 32, 32) preprocessed as "
+                                             "lenet_fast.preprocess does, output 'penalties' (paper) or "
+                                             "'logits' (modern) float32 (N, 10).")
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("--onnx", metavar="FILE", required=True, help="the ONNX file to write")
+    export.add_argument("--raw-digits", action="store_true",
+                        help="the graph's input is 'digits', uint8 (N, 28, 28) MNIST-style images (0 = "
+                             "background, 255 = ink), preprocessed in the graph")
+    export.set_defaults(run=run_export)
 
 
 def _add_summary_and_config(commands):

@@ -1,5 +1,5 @@
-"""What ``lenet-fast evaluate``, ``predict``, ``summary``, ``config`` and ``bench`` do, and what every
-command shares: the data options and `UserError`.
+"""What ``lenet-fast evaluate``, ``predict``, ``export``, ``summary``, ``config`` and ``bench`` do, and what
+every command shares: the data options and `UserError`.
 
 Each ``run_*`` function takes the parsed arguments and returns the exit status; ``train`` is in
 train_command.py, the parser and ``main`` in cli.py.
@@ -12,6 +12,7 @@ from .. import data as datasets
 from .._checks import finite_number, integer
 from .._config import show_config
 from ..data.images import load_digits
+from ..io.onnx_export import OPSET, OUTPUT_NAMES, export_onnx
 from ..model import LeNet5
 from . import bench
 
@@ -88,6 +89,20 @@ def run_predict(args):
     print(f"{'file':<{width}}  digit  {kind} for 0..9")
     for path, label, row in zip(args.files, labels, scores):
         print(f"{path:<{width}}  {label:>5}  " + " ".join(f"{v:7.2f}" for v in row))
+    return 0
+
+
+def run_export(args):
+    """Write the model as an ONNX graph (lenet_fast.io.onnx_export) and say what its input and output are."""
+    net = LeNet5.load(args.model)
+    try:
+        export_onnx(net, args.onnx, raw_digits=args.raw_digits)
+    except ImportError as exc:       # onnx is an optional extra
+        raise UserError(str(exc)) from None
+    source = "digits uint8 (N, 28, 28)" if args.raw_digits else "input float32 (N, 1, 32, 32), preprocessed"
+    output = OUTPUT_NAMES[net.architecture.decision]
+    note = " (float64 weights rounded to float32)" if net.dtype == np.float64 else ""
+    print(f"wrote {args.onnx}: {net.variant} variant, opset {OPSET}, {source} -> {output} float32 (N, 10){note}")
     return 0
 
 

@@ -4,26 +4,26 @@
 
 1. the explicit ``path`` if one is given (then nowhere else);
 2. ``$LENET_FAST_DATA/<name>``, then ``$LENET_FAST_DATA`` itself;
-3. the per-user cache ``$XDG_CACHE_HOME/lenet_fast/<name>`` (default ``~/.cache/lenet_fast/<name>``),
+3. the per-user cache ``pooch.os_cache("lenet_fast")/<name>``: ``$XDG_CACHE_HOME/lenet_fast/<name>``
+   (default ``~/.cache/lenet_fast/<name>``) on Linux, the platform's cache folder elsewhere,
 
 with ``<name>`` "mnist" or "fashion-mnist". A directory holds a dataset when it has the training
 files ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (also named
 ``train-images.idx3-ubyte``, and either gzip-compressed with ``.gz``); the ``t10k-*`` test files are
-read when present. When nothing is found and ``download=True``, the files are downloaded from the
-mirrors of ``SOURCES`` into the cache (or into ``path``), each verified against its published md5.
+read when present. When nothing is found and ``download=True``, pooch downloads the files from the
+mirrors of ``SOURCES`` (tried in order) into the cache (or into ``path``), each verified against its
+published md5 before it is renamed into place.
 Local files are not checksummed (they may have been recompressed), only checked to be valid IDX.
 """
 import gzip
-import hashlib
 import logging
 import os
 import re
+import sys
 import zlib
 from typing import NamedTuple, Optional
 
 import numpy as np
-
-from ..io.archive import atomic_write
 
 __all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "SOURCES", "read_idx", "load_directory",
            "load_mnist", "load_fashion_mnist", "load_sample", "load"]
@@ -170,8 +170,10 @@ def load_directory(path):
 
 
 def _cache_dir(name):
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "lenet_fast", name)
+    """The per-user cache of `name`: pooch's (platformdirs') user cache, ~/.cache/lenet_fast/<name> on
+    Linux ($XDG_CACHE_HOME/lenet_fast/<name> when that is set)."""
+    import pooch                    # here, not at the top: 0.1 s to import, and few runs need it
+    return os.path.join(pooch.os_cache("lenet_fast"), name)
 
 
 def _search_dirs(name):
@@ -179,39 +181,47 @@ def _search_dirs(name):
     return ([os.path.join(env, name), env] if env else []) + [_cache_dir(name)]
 
 
-def _fetch(url, md5, f):
-    """Write the file at `url` to `f`; ValueError when its md5 is not `md5`."""
-    import urllib.request           # here, not at the top: it is slow to import and rarely needed
-    digest = hashlib.md5(usedforsecurity=False)
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            f.write(chunk)
-    if digest.hexdigest() != md5:
-        raise ValueError(f"md5 {digest.hexdigest()}, expected {md5}")
+def _reason(exc, md5):
+    """Why one mirror failed, in one line."""
+    text = " ".join(str(exc).split())
+    got = re.search(r"but got ([0-9a-f]{32})", text)
+    if isinstance(exc, ValueError) and got:    # pooch's hash check
+        return f"md5 {got.group(1)}, expected {md5}"
+    cause = getattr(exc.args[0], "reason", None) if exc.args else None   # requests wraps urllib3's error
+    return " ".join(str(cause).split()) if isinstance(cause, Exception) else text
 
 
 def _download(name, directory):
-    """Download the missing files of `name` into `directory`; the failures ("url: reason") of the
-    first file no mirror could deliver, or [] when every file is there."""
-    import http.client
+    """Download the missing files of `name` into `directory` with pooch (each written to a temporary
+    file next to its place, checked against its md5, then renamed); the failures ("url: reason") of
+    the first file no mirror could deliver, or [] when every file is there."""
+    import pooch
     mirrors, files = SOURCES[name]
+    registry = {filename: f"md5:{md5}" for filename, md5 in files.items()}
+    stores = [pooch.create(path=directory, base_url=mirror, registry=registry) for mirror in mirrors]
+    progress = sys.stderr.isatty() and _log.isEnabledFor(logging.INFO)   # a bar when the CLI talks
+    downloader = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT, progressbar=progress)
     os.makedirs(directory, exist_ok=True)
-    for filename, md5 in files.items():
-        target = os.path.join(directory, filename)
-        if os.path.exists(target):
-            continue
-        failures = []
-        for mirror in mirrors:
-            url = mirror + filename
-            _log.info("downloading %s", url)
-            try:
-                atomic_write(target, lambda f: _fetch(url, md5, f))
-                break
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                failures.append(f"{url}: {exc}")
-        else:
-            return failures
+    pooch_log = pooch.get_logger()              # pooch says what it downloads; we do (or stay quiet)
+    level = pooch_log.level
+    pooch_log.setLevel(logging.WARNING)
+    try:
+        for filename, md5 in files.items():
+            if os.path.exists(os.path.join(directory, filename)):
+                continue
+            failures = []
+            for store in stores:                # the mirrors in order: pooch has one base URL per store
+                url = store.get_url(filename)
+                _log.info("downloading %s", url)
+                try:
+                    store.fetch(filename, downloader=downloader)
+                    break
+                except (OSError, ValueError) as exc:  # requests' errors are OSErrors; a wrong md5 a ValueError
+                    failures.append(f"{url}: {_reason(exc, md5)}")
+            else:
+                return failures
+    finally:
+        pooch_log.setLevel(level)
     return []
 
 

@@ -4,7 +4,6 @@ import json
 import signal
 import sys
 import threading
-import time
 
 
 class History:
@@ -66,26 +65,28 @@ class StopOnInterrupt:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr with the rate and the time left in the pass."""
+    """The pass's progress bar on stderr (tqdm): the pass, the images done, the rate and the time left.
+    `update` after every chunk of a pass, `clear` at its end (the bar disappears)."""
 
-    def __init__(self, width=30):
-        self.width, self._last = width, 0.0
+    def __init__(self):
+        self._bar, self._epoch = None, None
 
-    def update(self, epoch, epochs, done, total, seconds):
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < total:
-            return
-        self._last = now
-        rate = done / seconds if seconds > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        filled = int(self.width * done / total)
-        sys.stderr.write(f"\repoch {epoch + 1}/{epochs} [{'#' * filled}{'.' * (self.width - filled)}] "
-                         f"{done:,}/{total:,}  {rate:,.0f} img/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
-        sys.stderr.flush()
+    def update(self, epoch, epochs, done, total, seconds=None):
+        """`done` of `total` images of pass `epoch` (from 0) are trained. tqdm times the pass itself,
+        from this pass's first update on (`seconds`, the trainer's own clock, is not needed)."""
+        if self._bar is None or self._epoch != epoch:
+            from tqdm import tqdm       # here, not at the top: only a terminal shows the bar
+            self.clear()
+            self._bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit=" img",
+                             unit_scale=True, leave=False, file=sys.stderr, mininterval=0.1, smoothing=0,
+                             dynamic_ncols=True)
+            self._epoch = epoch
+        self._bar.update(done - self._bar.n)
 
     def clear(self):
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def json_log(path):
