@@ -10,19 +10,45 @@ from ._checks import integer
 from ._version import __version__
 
 
+def _max_threads():
+    """The most threads a kernel call may use: $LENET_FAST_MAX_THREADS when set, else 4 per CPU and at
+    least 64. Every thread of a call has its own work buffers (a training call 240 KB, more in float64),
+    and far beyond the CPUs OpenMP runtimes run out of memory, abort or crash."""
+    text = os.environ.get("LENET_FAST_MAX_THREADS")
+    if text is None:
+        return max(64, 4 * (os.cpu_count() or 1))
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"LENET_FAST_MAX_THREADS must be a positive integer, got {text!r}")
+    return value
+
+
+# The limit of n_threads, read once at import: set $LENET_FAST_MAX_THREADS before importing lenet_fast
+# (or assign lenet_fast._config.MAX_THREADS) to raise it. OpenMP's own limit above it is lowered to it.
+MAX_THREADS = _max_threads()
+
+
 def effective_n_threads(n_threads=None):
     """The number of OpenMP threads a kernel call will use.
 
-    None: OpenMP's current limit (``OMP_NUM_THREADS``, or what threadpoolctl set, or all cores).
-    A positive int: exactly that many. A negative int counts back from the limit (-1 = all, -2 = all
-    but one, never fewer than 1). Without OpenMP the answer is always 1.
+    None: OpenMP's current limit (``OMP_NUM_THREADS``, or what threadpoolctl set, or all cores), at
+    most MAX_THREADS. A positive int: exactly that many, at most MAX_THREADS (4 per CPU and at least
+    64, unless $LENET_FAST_MAX_THREADS says otherwise): more is a ValueError naming the limit. A
+    negative int counts back from the limit (-1 = all, -2 = all but one, never fewer than 1). Without
+    OpenMP the answer is always 1.
     """
     n_threads = integer("n_threads", n_threads, allow_none=True)
     if n_threads == 0:
         raise ValueError("n_threads must not be 0 (use None for all threads, or a positive count)")
+    if n_threads is not None and n_threads > MAX_THREADS:
+        raise ValueError(f"n_threads must be at most {MAX_THREADS}, lenet_fast's thread limit (MAX_THREADS: 4 per "
+                         f"CPU, at least 64; set LENET_FAST_MAX_THREADS to change it), got {n_threads}")
     if not _platform.openmp_enabled():
         return 1
-    limit = _platform.max_threads()
+    limit = min(_platform.max_threads(), MAX_THREADS)
     if n_threads is None:
         return limit
     if n_threads < 0:

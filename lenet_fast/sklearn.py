@@ -256,16 +256,7 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True        # (n_samples, 28, 28) and (n_samples, 32, 32)
         return tags
 
-    # --- pickle: the network is stored as its settings and flat parameters, and rebuilt ----------------
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        model = state.get("model_")
-        if isinstance(model, LeNet5):
-            state["model_"] = {"variant": model.variant, "dtype": str(model.dtype), "criterion": model.criterion,
-                               "map_j": model.map_j, "init": model.init, "n_threads": model.n_threads,
-                               "flat_parameters": model.flat_parameters.copy()}
-        return state
+    # --- pickle: the network pickles itself (LeNet5.__getstate__); older pickles hold a dict ---
 
     def __setstate__(self, state):
         state = dict(state)

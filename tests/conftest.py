@@ -1,5 +1,11 @@
 import gzip
+import json
+import logging
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +59,16 @@ def digits_dir(tmp_path_factory):
 # Under CI=true (.ci/run) every test must run: a skip is turned into a failure, except for these tests,
 # each with the reason CI may legitimately not run it.
 CI_MAY_SKIP = {
-    "tests/test_bench.py::test_torch_modern_model":
+    "tests/test_bench_peers.py::test_torch_modern_model":
         "PyTorch (~200 MB) is not in the test extra; lenet-fast bench compares with it only when installed",
+    "tests/test_bench_peers.py::test_torch_uint8_batches_are_lenet_fast_s_input":
+        "PyTorch is a peer of lenet-fast bench (the bench extra), not in the test extra",
+    "tests/test_bench_peers.py::test_torch_compiled_step_trains":
+        "PyTorch (torch.compile) is a peer of lenet-fast bench (the bench extra), not in the test extra",
+    "tests/test_bench_peers.py::test_jax_peer_is_the_torch_peer_s_network":
+        "JAX and PyTorch are peers of lenet-fast bench (the bench extra, ~1 GB with them), not in the test extra",
+    "tests/test_bench_peers.py::test_jax_peers_train_alike":
+        "JAX is a peer of lenet-fast bench (the bench extra), not in the test extra",
     "tests/test_bench.py::test_fma_probe_is_compiled_to_zmm_fmas":
         "reads the AVX-512 machine code: runs only where the build targets AVX-512",
     "tests/test_sklearn.py::test_sklearn_array_api_check":
@@ -72,3 +86,58 @@ def pytest_runtest_makereport(item, call):
             and item.nodeid.split("[")[0] not in CI_MAY_SKIP):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where every test must run (conftest.CI_MAY_SKIP): {report.longrepr}"
+
+
+# --- Dask clusters (tests/test_sweep.py, tests/test_score.py): 127.0.0.1 only, free ports, always stopped ---
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """The address of a Dask LocalCluster of 2 single-threaded worker processes, closed after the module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def dask_cli_cluster(tmp_path_factory):
+    """The address of a scheduler and 2 single-threaded workers started as separate processes with Dask's own
+    command line (`dask scheduler --port 0`: a free port; `dask worker`), stopped after the module."""
+    distributed = pytest.importorskip("distributed")
+    root = tmp_path_factory.mktemp("dask")
+    scheduler_file, processes = root / "scheduler.json", []
+
+    def start(*args):
+        log = open(root / f"{args[0]}.log", "wb")
+        processes.append(subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=root, start_new_session=True))
+        log.close()
+
+    try:
+        web = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")      # (its HTTP server: /health, ...)
+        start("scheduler", "--host", "127.0.0.1", "--port", "0", *web, "--scheduler-file", str(scheduler_file))
+        address = _wait_for_address(scheduler_file, processes[0], timeout=60)
+        start("worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1", *web)
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):     # the workers, then the scheduler
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)        # its own session: the processes it started
+                process.wait(timeout=10)
+
+
+def _wait_for_address(scheduler_file, process, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dask scheduler exited with status {process.returncode}")
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
+    raise TimeoutError(f"dask scheduler wrote no {scheduler_file} within {timeout} s")

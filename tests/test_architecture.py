@@ -121,7 +121,8 @@ MAY_IMPORT = {
     "train": {"base", "io", "nn", "train"},
     "model": {"base", "nn", "train"},
     "sklearn": {"base", "nn", "train", "model", "sklearn"},
-    "apps": {"base", "io", "nn", "data", "train", "model", "apps"},
+    "inspect": {"base", "io", "nn", "data", "model", "inspect"},
+    "apps": {"base", "io", "nn", "data", "train", "model", "inspect", "apps"},
 }
 
 

@@ -1,5 +1,7 @@
-"""lenet-fast bench: the quick run, its JSON report and its option errors; the FLOP count and the FMA
-probe behind its "% of peak"; the memory runs."""
+"""lenet-fast bench: the quick run, its JSON report and its option errors; the best peer and the ratios
+(with fake peers) and the targets; the FLOP count and the FMA probe behind its "% of peak". Its
+contenders and memory runs: tests/test_bench_peers.py."""
+import io
 import json
 import os
 import shutil
@@ -8,30 +10,31 @@ import subprocess
 import numpy as np
 import pytest
 
-import lenet_fast
 from lenet_fast import LeNet5, _platform
-from lenet_fast.apps.bench.contenders import STEP, _LenetFast, _Torch
+from lenet_fast.apps.bench.contenders import Contender, _LenetFast
 from lenet_fast.apps.bench.flops import flops_per_image, inference_flops_per_image, training_flops_per_image
-from lenet_fast.apps.bench.memory import PACKAGE_ROOT, _memory_run, _status_mib
-from lenet_fast.apps.bench.run import parse_threads
+from lenet_fast.apps.bench.peers import PEER_NAMES, PeerSpec, parse_peers, resolve_peers
+from lenet_fast.apps.bench.report import write_json
+from lenet_fast.apps.bench.run import parse_threads, run_bench
+from lenet_fast.apps.bench.targets import target_lines
 from lenet_fast.apps.cli import main
-from lenet_fast.nn.architecture import architecture
 
 
 def test_quick_bench_writes_table_and_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--no-torch", "--threads", "1,2", "--json", str(path)]) == 0
+    assert main(["bench", "--quick", "--peers", "none", "--threads", "1,2", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "lenet_fast only" in out and "cpu " in out and "compiled ISA" in out
+    assert "lenet_fast only (no peer)" in out and "cpu " in out and "compiled for" in out
     assert "training" in out and "inference" in out and "latency p99" in out
     assert "fma peak" in out and "GFLOP/s at 2 threads" in out and "% peak" in out
     assert "FLOPs per image" in out and "epoch s*" in out and "derived, not measured" in out
+    assert "best peer" not in out and "targets     not checked: no peer was measured" in out
     report = json.loads(path.read_text())
     assert not [p for p in tmp_path.iterdir() if p.name != "bench.json"]   # no temporary file left
     machine = report["machine"]
     for key in ("cpu", "logical_cores", "avx2", "avx512f", "lenet_fast", "compiled_isa", "numpy"):
         assert key in machine
-    assert machine["torch"] is None and report["settings"]["torch"] is False
+    assert machine["peers"] == {} and report["settings"]["contenders"] == ["lenet_fast"]
     results = report["results"]
     cases = {(r["variant"], r["case"], r["threads"]) for r in results}
     for threads in (1, 2):
@@ -42,13 +45,14 @@ def test_quick_bench_writes_table_and_json(tmp_path, capsys):
     peaks = {p["threads"]: p["gflops"] for p in report["fma_peak"]}
     assert set(peaks) == {1, 2} and min(peaks.values()) > 0
     for r in results:
-        assert r["lenet_fast"]["median"] > 0 and all(v > 0 for v in r["lenet_fast"]["values"])
-        assert r["torch"] is None and r["speedup"] is None
+        ours = r["figures"]["lenet_fast"]
+        assert ours["median"] > 0 and all(v > 0 for v in ours["values"])
+        assert list(r["figures"]) == ["lenet_fast"] and r["best_peer"] is r["ratio"] is None and r["ratios"] == {}
         if r["case"] == "training":
             assert r["flops_per_image"] == training_flops_per_image(r["variant"], r["batch"])
-            rate, peak = r["lenet_fast"]["median"], peaks[r["threads"]] * 1e9
+            rate, peak = ours["median"], peaks[r["threads"]] * 1e9
             assert r["percent_of_peak"] == pytest.approx(100 * r["flops_per_image"] * rate / peak)
-            assert r["epoch_seconds"] == {"lenet_fast": pytest.approx(60_000 / rate), "torch": None}
+            assert r["epoch_seconds"] == {"lenet_fast": pytest.approx(60_000 / rate)}
         else:
             assert r["flops_per_image"] is r["percent_of_peak"] is r["epoch_seconds"] is None
     flops = report["flops_per_image"]
@@ -59,16 +63,122 @@ def test_quick_bench_writes_table_and_json(tmp_path, capsys):
     if memory is None:
         return
     assert "memory: one training epoch of 2,000 random images" in out and "[--quick: 2,000 images" in out
+    assert "holds uint8 (N, 28, 28)" in out
     assert memory["images"] == 2_000 and memory["batch"] == 64 and memory["threads"] == 2
-    lenet_fast = memory["lenet_fast"]
+    assert list(memory["runs"]) == ["lenet_fast"] and memory["lenet_fast_over"] == {}
+    lenet_fast = memory["runs"]["lenet_fast"]
     assert 0 < lenet_fast["rss_before_mib"] <= lenet_fast["peak_mib"]
     assert lenet_fast["increase_mib"] == pytest.approx(lenet_fast["peak_mib"] - lenet_fast["rss_before_mib"])
-    assert memory["torch"] is None and memory["lenet_fast_over_torch"] is None
+
+
+# --- the best peer, with fake peers (no framework needed) --------------------------------------------
+
+class _Twice(Contender):
+    """A peer doing lenet_fast's work twice: slower than lenet_fast, at every kind of case."""
+    name = "twice"
+
+    def __init__(self, variant, n_threads, x_train, y_train):
+        self.inner = _LenetFast(variant, n_threads, x_train, y_train)
+
+    def train(self, batch):
+        self.inner.train(batch)
+        self.inner.train(batch)
+
+    def infer(self, x):
+        self.inner.infer(x)
+        self.inner.infer(x)
+
+
+class _InferOnceOneThread(_Twice):
+    """Inference only, lenet_fast's own, and only at 1 thread (as JAX at its one thread count)."""
+    name = "once"
+    kinds = frozenset({"inference", "latency"})
+
+    @classmethod
+    def not_at(cls, n_threads):
+        return None if n_threads == 1 else "one thread only"
+
+    def infer(self, x):
+        self.inner.infer(x)
+
+
+class _FailsToCompile(_Twice):
+    name = "uncompilable"
+
+    def train(self, batch):
+        raise RuntimeError("no C++ compiler\nsecond line")
+
+
+class _FailsToBuild(_Twice):
+    name = "unbuildable"
+
+    def __init__(self, variant, n_threads, x_train, y_train):
+        raise ImportError("broken install")
+
+
+def _fake(cls, modules=()):
+    return PeerSpec(cls.name, modules, f"pip install {cls.name}", cls, f"fake peer {cls.name}")
+
+
+def test_best_peer_and_ratios_with_fake_peers(tmp_path):
+    out = io.StringIO()
+    peers = [_fake(_Twice), _fake(_InferOnceOneThread), _fake(_FailsToCompile), _fake(_FailsToBuild),
+             _fake(_Twice, modules=("lenet_fast_no_such_module",))]
+    report = run_bench(repeats=2, threads=(1, 2), quick=True, peers=peers, out=out)
+    text = out.getvalue()
+    settings = report["settings"]
+    assert settings["contenders"] == ["lenet_fast", "twice", "once"]
+    assert settings["skipped"] == ["skipped: twice (not installed: pip install twice)",
+                                   "skipped: unbuildable (failed: ImportError: broken install)",
+                                   "skipped: uncompilable (failed in its warm-up: RuntimeError: no C++ compiler)"]
+    assert settings["notes"] == ["once: one thread only"]
+    for line in settings["skipped"] + ["note: once: one thread only", "best peer", "its figure",
+                                       "every contender", "twice", "targets (at 2 threads"]:
+        assert line in text
+    assert set(settings["warmup_seconds"]) == {"lenet_fast", "twice", "once"}
+    for r in report["results"]:
+        figures, latency = r["figures"], r["case"].startswith("latency")
+        peers_here = {n: f["median"] for n, f in figures.items() if f and n != "lenet_fast"}
+        expected = {"twice"} | ({"once"} if r["case"] != "training" and r["threads"] == 1 else set())
+        assert set(peers_here) == expected and "uncompilable" not in figures
+        best = (min if latency else max)(peers_here, key=peers_here.get)
+        ours = figures["lenet_fast"]["median"]
+        assert r["best_peer"] == best
+        assert r["ratio"] == pytest.approx(peers_here[best] / ours if latency else ours / peers_here[best])
+        assert r["ratios"]["twice"] == pytest.approx(figures["twice"]["median"] / ours if latency
+                                                     else ours / figures["twice"]["median"])
+        if r["case"] == "training":
+            assert r["epoch_seconds"]["twice"] == pytest.approx(60_000 / figures["twice"]["median"])
+            assert r["epoch_seconds"]["once"] is None
+    path = tmp_path / "bench.json"
+    write_json(report, path)
+    assert json.loads(path.read_text())["results"][0]["best_peer"] == "twice"
+    assert "lenet_fast / " not in text          # no torch: the memory block has lenet_fast alone
+
+
+def test_targets_block():
+    def row(variant, case, batch, ratio, best="jax", peak=None):
+        return {"variant": variant, "case": case, "batch": batch, "threads": 2, "ratio": ratio, "best_peer": best,
+                "percent_of_peak": peak}
+
+    results = [row("paper", "training", 1, 12.0), row("paper", "training", 64, 4.9, peak=45.5),
+               row("paper", "inference", 1024, 4.0, "onnxruntime"), row("paper", "latency p50", 1, 2.0)]
+    memory = {"lenet_fast_over": {"torch": {"peak": 0.2, "increase": 0.1}, "torch-uint8": {"peak": 0.3}}}
+    lines = target_lines({"results": results, "memory": memory,
+                          "settings": {"contenders": ["lenet_fast", "jax", "onnxruntime"]}})
+    text = "\n".join(lines)
+    assert "paper training batch 1: 12.00x jax, aim 10x: met" in text
+    assert "paper training batch 64: 4.90x jax, aim 5x: MISSED" in text
+    assert "paper training batch 256: not measured" in text
+    assert "paper inference: 4.00x onnxruntime, aim 4x: met" in text
+    assert "paper latency p50 batch 1: 2.00x jax, aim 2.5x: MISSED" in text
+    assert "% of the FMA peak: 45.5%, aim 45%: met" in text
+    assert "peak memory of the epoch: 0.20x torch's, aim at most 0.25x: met; 0.30x torch-uint8's" in text
 
 
 @pytest.mark.parametrize("value", ["0", "1,x", "", "-1", "2,2"])
 def test_invalid_threads_is_a_one_line_error(value, capsys):
-    assert main(["bench", "--quick", "--no-torch", "--threads", value]) == 1
+    assert main(["bench", "--quick", "--peers", "none", "--threads", value]) == 1
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert err.startswith("lenet-fast: error: --threads") and "\n" not in err
@@ -84,6 +194,29 @@ def test_invalid_repeats_is_a_one_line_error(capsys):
 def test_parse_threads():
     assert parse_threads("1,2") == (1, 2)
     assert parse_threads("2") == (2,)
+
+
+def test_parse_peers():
+    assert parse_peers("none") == () and parse_peers("all") == PEER_NAMES
+    assert parse_peers("jax,torch-compile") == ("jax", "torch-compile")
+    assert PEER_NAMES == ("torch", "torch-compile", "torch-compile-step", "jax", "jax-scan", "onnxruntime")
+
+
+@pytest.mark.parametrize("value", ["tensorflow", "torch,torch", "", "torch,"])
+def test_invalid_peers_is_a_one_line_error(value, capsys):
+    assert main(["bench", "--quick", "--peers", value]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("lenet-fast: error: --peers") and "\n" not in err and "torch-compile-step" in err
+    assert captured.out == ""
+
+
+def test_missing_peer_is_skipped_with_its_install_line():
+    spec = PeerSpec("ghost", ("lenet_fast_no_such_module",), "pip install ghost", Contender, "")
+    available, skipped = resolve_peers([spec])
+    assert available == [] and skipped == ["skipped: ghost (not installed: pip install ghost)"]
+    with pytest.raises(ValueError, match="unknown peer"):
+        resolve_peers(["tensorflow"])
 
 
 # --- FLOPs per image ---------------------------------------------------------------------------------
@@ -194,62 +327,3 @@ def test_fma_probe_is_compiled_to_zmm_fmas():
     disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", _platform.__file__],
                                  capture_output=True, text=True, check=True).stdout
     assert sum("vfmadd" in line and "zmm" in line for line in disassembly.splitlines()) >= 12
-
-
-# --- memory and PyTorch ------------------------------------------------------------------------------
-
-def test_memory_run_puts_this_lenet_fast_first_on_the_path():
-    assert os.path.samefile(os.path.join(PACKAGE_ROOT, "lenet_fast"), os.path.dirname(lenet_fast.__file__))
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the memory runs read /proc (Linux)")
-def test_memory_run_reports_the_child_s_own_peak():
-    # getrusage's ru_maxrss would report at least this process's peak (Linux keeps it across exec)
-    ballast = np.ones(256 * 2**20 // 8)         # 256 MiB, touched
-    figures = _memory_run("lenet_fast", 256, 1)
-    assert 0 < figures["rss_before_mib"] <= figures["peak_mib"] < _status_mib("VmRSS") - 128
-    assert ballast[-1] == 1
-
-
-def _random_batch(n=32):
-    rng = np.random.default_rng(0)
-    return rng.uniform(-0.1, 1.175, (n, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, n)
-
-
-def _assert_one_epoch_trains(contender, parameters, batch):
-    """contender.train(batch) (one epoch) moves every parameter tensor (parameters(): float64 copies)
-    by small SGD steps (step STEP, gradients far below 50 here) and leaves them finite."""
-    before = parameters()
-    contender.train(batch)
-    after = parameters()
-    for old, new in zip(before, after):
-        assert np.isfinite(new).all()
-        assert not np.array_equal(old, new)
-        assert np.abs(new - old).max() < 100 * STEP
-
-
-@pytest.mark.parametrize("variant", ["paper", "modern"])
-def test_lenet_fast_contender_trains(variant):
-    x, y = _random_batch()
-    contender = _LenetFast(variant, 1, x, y)
-    trained = [p.name for p in architecture(variant).params]      # not the paper's fixed RBF centres
-
-    def parameters():
-        return [np.array(contender.net.parameters()[name], np.float64) for name in trained]
-
-    _assert_one_epoch_trains(contender, parameters, 16)
-
-
-def test_torch_modern_model():
-    torch = pytest.importorskip("torch")
-    x, y = _random_batch()
-    model = _Torch(torch, "modern", 1, x, y)
-    kinds = [type(layer).__name__ for layer in model.model]
-    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
-                     "Flatten", "Linear", "ReLU", "Linear"]
-    assert isinstance(model.loss, torch.nn.CrossEntropyLoss)
-
-    def parameters():
-        return [p.detach().numpy().astype(np.float64) for p in model.model.parameters()]
-
-    _assert_one_epoch_trains(model, parameters, 16)

@@ -134,3 +134,14 @@ def test_predict_on_a_file_that_is_not_an_image(tmp_path, capsys):
     bogus.write_text("hello")
     assert main(["predict", str(model), str(bogus)]) == 1
     assert "notes.png" in capsys.readouterr().err
+
+
+def test_train_recipe_and_init_options(tmp_path, digits_dir, capsys):
+    out = tmp_path / "m.npz"
+    code = main(["train", "--data", str(digits_dir), "--recipe", "paper", "--init", "paper", "--distortions",
+                 "--epochs", "1", "--out", str(out), "--threads", "1"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "paper init" in text and "paper recipe" in text and "1 passes" in text
+    checkpoint = tmp_path / "m.checkpoint.npz"
+    assert Trainer.resume(checkpoint).config()["recipe"] == "paper"

@@ -368,9 +368,11 @@ def test_grid_search(digits):
     assert len(search.cv_results_["mean_test_score"]) == 2
 
 
-def test_import_error_names_the_extra():
+def test_import_error_names_the_extra(tmp_path):
     code = ("import sys; sys.modules['sklearn'] = None\n"
             "try:\n    import lenet_fast.sklearn\n"
             "except ImportError as exc:\n    print(exc)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # from another directory: in the checkout, `import lenet_fast` would find the uncompiled source tree
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
     assert "pip install 'lenet_fast[sklearn]'" in out

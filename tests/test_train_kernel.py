@@ -43,8 +43,8 @@ def _python_steps(net, x, y, order, step, batch_size, momentum, weight_decay, ve
         scores = net._forward(x[idx])["output"]
         losses.append(net._loss_terms(scores, y[idx])[0])
         predictions.append(net.decide(scores))
-        net._compute_gradients(x[idx], y[idx])
-        g = net._grad_flat + weight_decay * net._flat
+        _, grad = net._compute_gradients(x[idx], y[idx])
+        g = grad + weight_decay * net._flat
         if momentum:
             velocity[...] = momentum * velocity + g
             g = velocity

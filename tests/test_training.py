@@ -287,3 +287,16 @@ def test_learns_the_embedded_digits(variant):
     net = LeNet5(variant, seed=0)
     net.fit(data.x_train[train], data.y_train[train], epochs=3, seed=0)
     assert net.score(data.x_train[test], data.y_train[test]) > 0.9
+
+
+def test_recipes_set_the_passes_and_sdlm():
+    net = LeNet5(seed=0)
+    assert Trainer(net).epochs == 20 and Trainer(net, distortions=True).epochs == 60
+    assert Trainer(net, distortions=True, recipe="paper").epochs == 20
+    assert Trainer(net, distortions=True, epochs=7).epochs == 7
+    sdlm = Trainer(net).optimizer
+    assert (sdlm.learning_rate, sdlm.mu) == (2.5e-4, 0.02) and Trainer(net, learning_rate=1e-4).optimizer.learning_rate == 1e-4
+    assert Trainer(net, recipe="paper").optimizer.learning_rate == 5e-4
+    assert Trainer(net).config()["recipe"] == "default"
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        Trainer(net, recipe="fast")

@@ -12,7 +12,12 @@ import sys
 
 from ..nn.architecture import DTYPES, VARIANTS
 from .commands import UserError, run_bench, run_config, run_evaluate, run_export, run_predict, run_summary
+from .cluster import add_scheduler_option
 from .reproduce import run_reproduce
+from .score import add_parser as _add_score
+from .serve import add_parser as _add_serve
+from .show import add_parser as _add_show
+from .sweep import add_parser as _add_sweep
 from .train_command import run_train
 
 
@@ -39,10 +44,14 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_reproduce(commands)
+    _add_sweep(commands)
     _add_evaluate_and_predict(commands)
+    _add_score(commands)
     _add_export(commands)
     _add_summary_and_config(commands)
     _add_bench(commands)
+    _add_show(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -58,22 +67,33 @@ def _add_train(commands):
                             "cross_entropy for the modern one")
     train.add_argument("--optimizer", choices=("sdlm", "sgd"),
                        help="default: sdlm for the paper variant, sgd for the modern one")
-    train.add_argument("--epochs", type=int, default=20, help="total passes over the training data (default 20)")
+    train.add_argument("--recipe", choices=("default", "paper"), default="default",
+                       help="default: the paper's SDLM schedule at half its eta, mu 0.02, 20 passes (60 with "
+                            "--distortions); "
+                            "paper: exactly the paper's, 20 passes also with distortions (see README)")
+    train.add_argument("--init", choices=("paper", "paper_sqrt", "pytorch"),
+                       help="initial weights: paper = +-2.4/F_i as Appendix A reads, paper_sqrt = +-2.4/sqrt(F_i) "
+                            "(the paper variant's default, see README), pytorch (the modern variant's default)")
+    train.add_argument("--epochs", type=int,
+                       help="total passes over the training data (default: the recipe's, see --recipe)")
     train.add_argument("--batch-size", type=int, help="default: 1 for sdlm, 64 for sgd")
     train.add_argument("--learning-rate", type=float,
                        help="sgd: the learning rate; sdlm: the eta of the first passes (the paper's schedule "
-                            "is scaled to it; default 5e-4, the paper's)")
+                            "is scaled to it; default: the recipe's, 2.5e-4, or the paper's 5e-4 with "
+                            "--recipe paper)")
     train.add_argument("--threads", type=_threads, help="OpenMP threads (default: all cores)")
     train.add_argument("--distortions", action="store_true", help="random affine distortions of every sample")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--val-split", type=float, default=0.0,
+    train.add_argument("--val-split", type=float,
                        help="fraction of the training images held out for per-pass validation (default 0)")
-    train.add_argument("--test-split", type=float, default=0.2,
+    train.add_argument("--test-split", type=float,
                        help="without t10k files: the fraction held out as the test set (default 0.2)")
-    train.add_argument("--out", metavar="FILE", help="where to save the model (default lenet5.npz)")
+    train.add_argument("--out", metavar="FILE",
+                       help="where to save the model (default lenet5.npz; with --resume, the run's own)")
     train.add_argument("--checkpoint", metavar="FILE",
                        help="checkpoint written after every pass (default: next to --out)")
-    train.add_argument("--resume", metavar="FILE", help="continue the run in this checkpoint up to --epochs passes")
+    train.add_argument("--resume", metavar="FILE",
+                       help="continue the run in this checkpoint (its data, --out and passes unless given)")
     train.add_argument("--log-json", metavar="FILE", help="append one JSON line per pass to FILE")
     train.add_argument("--quiet", action="store_true", help="print only the test error")
     train.set_defaults(run=run_train)
@@ -89,12 +109,17 @@ def _add_reproduce(commands):
     _add_data_options(reproduce)
     reproduce.add_argument("--seeds", default="3", metavar="K|LIST",
                            help="K: seeds 0..K-1; or a comma-separated list of seeds (default 3)")
-    reproduce.add_argument("--epochs", type=int, default=20, help="passes per run (default 20, the paper's)")
+    reproduce.add_argument("--recipe", choices=("paper", "default"), default="paper",
+                           help="paper (the default here): the paper's 20 passes, also with distortions; "
+                                "default: lenet-fast train's (60 passes with distortions)")
+    reproduce.add_argument("--epochs", type=int, help="passes per run (default: the recipe's)")
     reproduce.add_argument("--distortions", action="store_true", help="random affine distortions of every sample")
     reproduce.add_argument("--test-split", type=float, default=0.2,
                            help="without t10k files: the fraction held out as the test set, the same for "
                                 "every seed (default 0.2)")
-    reproduce.add_argument("--threads", type=_threads, help="OpenMP threads (default: all cores)")
+    reproduce.add_argument("--threads", type=_threads, help="OpenMP threads (default: all cores; 1 per run with "
+                                                            "--scheduler)")
+    add_scheduler_option(reproduce, default=None, what="the seeds' training runs")
     reproduce.add_argument("--json", metavar="FILE", help="write the runs, their mean and spread and the paper's "
                                                           "figures as JSON (errors as fractions)")
     reproduce.add_argument("--plot", metavar="FILE", help="a PNG of the per-pass curves (needs matplotlib)")
@@ -105,6 +130,10 @@ def _add_evaluate_and_predict(commands):
     evaluate = commands.add_parser("evaluate", help="error rate, per-class accuracy and confusion matrix")
     evaluate.add_argument("model", metavar="MODEL")
     _add_data_options(evaluate)
+    evaluate.add_argument("--test-split", type=float, default=0.2,
+                          help="without t10k files: score the fraction that train held out as its test set, "
+                               "with train's --test-split and --seed (default 0.2; 0: all the training files)")
+    evaluate.add_argument("--seed", type=int, default=0, help="the --seed the model was trained with (default 0)")
     evaluate.add_argument("--threads", type=_threads)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -140,17 +169,22 @@ def _add_summary_and_config(commands):
 
 
 def _add_bench(commands):
-    bench = commands.add_parser("bench", help="speed and memory against PyTorch (CPU), same run",
+    bench = commands.add_parser("bench", help="speed and memory against PyTorch, JAX, ONNX Runtime (CPU), same run",
                                 description="Training and inference throughput, single-image latency, the "
                                             "fraction of this CPU's FMA peak, and the peak memory of a "
-                                            "60,000-image training epoch, of lenet_fast and, when importable, "
-                                            "PyTorch (CPU) on the same work, interleaved; medians of "
-                                            "repetitions.")
+                                            "60,000-image training epoch, of lenet_fast and of its peers that "
+                                            "are installed (PyTorch eager and torch.compile, JAX, ONNX Runtime; "
+                                            "pip install 'lenet_fast[bench]') on the same work, interleaved; "
+                                            "medians of repetitions; the best peer and lenet_fast's ratio to it "
+                                            "per measure.")
     bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per case (default 5)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes and at most 2 repetitions (for tests)")
     bench.add_argument("--threads", default="1,2", metavar="LIST",
                        help="comma-separated thread counts to measure (default 1,2)")
-    bench.add_argument("--no-torch", action="store_true", help="measure lenet_fast alone")
+    bench.add_argument("--peers", metavar="LIST",
+                       help="comma-separated peers to measure, 'all' or 'none' (default: every installed one): "
+                            "torch, torch-compile, torch-compile-step, jax, jax-scan, onnxruntime")
+    bench.add_argument("--no-torch", action="store_true", help="measure lenet_fast alone (as --peers none)")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     bench.set_defaults(run=run_bench)
 
@@ -165,9 +199,13 @@ def _add_data_options(parser):
 
 
 def _threads(text):
+    from .._config import MAX_THREADS
     value = int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must not be 0")
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, lenet_fast's thread limit (4 per CPU, "
+                                         "at least 64; set LENET_FAST_MAX_THREADS to change it)")
     return value
 
 

@@ -49,12 +49,18 @@ def hold_out(x, y, fraction, seed, what):
 # --- evaluate and predict ---------------------------------------------------------------------------
 
 def run_evaluate(args):
-    """Error rate and mean loss on the test set (else the training files), per-class accuracy, confusion."""
+    """Error rate and mean loss on the test set: the t10k files, else the part of the training files that
+    train holds out (--test-split, --seed); per-class accuracy, confusion."""
     net = LeNet5.load(args.model, n_threads=args.threads)
+    integer("--seed", args.seed, at_least=0)
     data, description = load_data(args)
     x, y, which = data.x_test, data.y_test, "test set (t10k files)"
     if x is None:
-        x, y, which = data.x_train, data.y_train, "training files (no t10k files)"
+        _, _, x, y = hold_out(data.x_train, data.y_train, args.test_split, args.seed, "test-split")
+        which = (f"test set (no t10k files: the {args.test_split:.0%} of the training files that train holds out "
+                 f"with --test-split {args.test_split} --seed {args.seed})")
+        if y is None:
+            x, y, which = data.x_train, data.y_train, "training files (no t10k files, --test-split 0)"
     result = net.evaluate(x, y)
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, result["predictions"]), 1)
@@ -122,7 +128,8 @@ def run_bench(args):
     """Measure and print the table (bench.run_bench); --json also writes the figures to a file."""
     threads = bench.parse_threads(args.threads)
     integer("--repeats", args.repeats, at_least=1)
-    report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, use_torch=not args.no_torch)
+    peers = () if args.no_torch else (None if args.peers is None else bench.parse_peers(args.peers))
+    report = bench.run_bench(repeats=args.repeats, threads=threads, quick=args.quick, peers=peers)
     if args.json:
         bench.write_json(report, args.json)
         print(f"wrote {args.json}")

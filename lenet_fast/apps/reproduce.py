@@ -15,7 +15,8 @@ import time
 
 from ..io.archive import atomic_write
 from ..model import LeNet5
-from ..train import Trainer
+from ..train import Trainer, recipes
+from . import cluster
 from .commands import UserError, hold_out, load_data
 
 # The paper's results on MNIST (60,000 training images, the 10,000 test images), Sec. III-B and Fig. 5,
@@ -41,11 +42,13 @@ def parse_seeds(text):
     return seeds
 
 
-def run_seed(images, seed, epochs, distortions, n_threads=None):
-    """One run of the paper's recipe: {"seed", "test_error", "train_error", "epochs", "seconds", "curve"}."""
+def run_seed(images, seed, epochs=None, distortions=False, n_threads=None, recipe="paper"):
+    """One run of a recipe (epochs None: the recipe's): {"seed", "test_error", "train_error", "epochs",
+    "seconds", "curve"}."""
     x, y, x_test, y_test = images
     started = time.perf_counter()
-    trainer = Trainer(LeNet5(seed=seed, n_threads=n_threads), epochs=epochs, distortions=distortions, seed=seed)
+    trainer = Trainer(LeNet5(seed=seed, n_threads=n_threads), epochs=epochs, distortions=distortions, seed=seed,
+                      recipe=recipe)
     history = trainer.fit(x, y, validation_data=(x_test, y_test))
     curve = [{"epoch": r["epoch"], "test_error": r["val_error"], "train_error": r["train_error"]} for r in history]
     return {"seed": seed, "test_error": curve[-1]["test_error"], "train_error": curve[-1]["train_error"],
@@ -73,21 +76,23 @@ def run_reproduce(args):
         if x_test is None:
             raise UserError("--test-split 0 leaves no test set (the data have no t10k files)")
         test_note = f"a held-out {args.test_split:.0%} of the training files"
+    epochs = args.epochs or recipes.recipe(args.recipe).passes(args.distortions)
     settings = {"data": description, "name": args.data or args.dataset or "sample", "train_images": len(y), "test_images": len(y_test), "test_set": test_note,
-                "seeds": seeds, "epochs": args.epochs, "distortions": args.distortions}
+                "seeds": seeds, "recipe": args.recipe, "epochs": epochs, "distortions": args.distortions}
     print(f"reproducing the paper on {description}: {len(y):,} training images, {len(y_test):,} test images "
-          f"({test_note}); {len(seeds)} seed(s), {args.epochs} passes" + (", distortions" if args.distortions else ""),
+          f"({test_note}); {len(seeds)} seed(s), the {args.recipe} recipe, {epochs} passes"
+          + (", distortions" if args.distortions else ""),
           flush=True)
     runs, status = [], 0
     try:
-        for seed in seeds:
-            runs.append(run_seed((x, y, x_test, y_test), seed, args.epochs, args.distortions, args.threads))
-            run = runs[-1]
-            print(f"seed {seed}: test error {100 * run['test_error']:.2f}%, training error "
+        for run in _seed_runs(args, (x, y, x_test, y_test), seeds, epochs):
+            runs.append(run)
+            print(f"seed {run['seed']}: test error {100 * run['test_error']:.2f}%, training error "
                   f"{100 * run['train_error']:.2f}%, {run['seconds']:.1f} s", flush=True)
     except KeyboardInterrupt:
         print(f"\ninterrupted: keeping the {len(runs)} finished run(s)", file=sys.stderr)
         status = 130
+    runs.sort(key=lambda run: seeds.index(run["seed"]))      # (with --scheduler, in the order they finished)
     report = summarize(runs, settings)
     print_report(report)
     if args.json:
@@ -96,6 +101,15 @@ def run_reproduce(args):
     if args.plot and runs:
         print(plot_curves(report, args.plot))
     return status
+
+
+def _seed_runs(args, images, seeds, epochs):
+    """The runs of the seeds as they finish: one after another here, or with --scheduler through
+    lenet_fast.apps.cluster (the images sent to each worker once; one thread per run unless --threads)."""
+    if args.scheduler is None:
+        return (run_seed(images, seed, epochs, args.distortions, args.threads, args.recipe) for seed in seeds)
+    return cluster.map_seeds(args.scheduler, run_seed, images, seeds, epochs, args.distortions, args.threads or 1,
+                             args.recipe)
 
 
 def print_report(report, out=None):

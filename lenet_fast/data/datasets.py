@@ -17,8 +17,10 @@ Local files are not checksummed (they may have been recompressed), only checked 
 """
 import gzip
 import logging
+import math
 import os
 import re
+import stat
 import sys
 import zlib
 from typing import NamedTuple, Optional
@@ -62,6 +64,11 @@ DOWNLOAD_TIMEOUT = 60          # seconds without data before a mirror counts as 
 _SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist-5k")
 
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# IDX data larger than this (after gzip) are refused before they are read: MNIST's largest file holds 47 MB,
+# and a 1.5 MB gzip file can expand to gigabytes. Raise it (lenet_fast.data.datasets.MAX_IDX_BYTES = ...)
+# for larger datasets.
+MAX_IDX_BYTES = 2 ** 30
+MAX_IDX_DIMS = 16
 _NDIM = {"images": 3, "labels": 1}
 _log = logging.getLogger(__name__)
 
@@ -70,41 +77,71 @@ class DatasetNotFoundError(FileNotFoundError):
     """The files of a dataset are neither on disk nor downloadable."""
 
 
-def read_idx(path):
+def read_idx(path, max_bytes=None):
     """The array stored in the IDX file `path` (gzip-compressed or raw), in native byte order.
 
-    Raises FileNotFoundError for a missing file and ValueError naming the file for anything that is
-    not a complete IDX file: wrong magic, unsupported type, truncated data, trailing bytes, bad gzip.
+    Raises FileNotFoundError for a missing file, IsADirectoryError for a directory and ValueError naming
+    the file for anything that is not a complete IDX file: wrong magic, unsupported type, more than
+    MAX_IDX_DIMS dimensions, truncated data, trailing bytes, bad gzip, not a regular file. The header's
+    size is checked against the data before the data is read, and data of more than `max_bytes` (default
+    MAX_IDX_BYTES) are refused unread, however small the gzip file that holds them.
     """
     path = os.fspath(path)
+    limit = MAX_IDX_BYTES if max_bytes is None else max_bytes
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        info = os.stat(path)                     # before opening: opening a FIFO would block
     except FileNotFoundError:
         raise FileNotFoundError(f"IDX file not found: {path}") from None
-    if data[:2] == b"\x1f\x8b":
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(f"{path} is a directory, not an IDX file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path}: not a regular file (a device, FIFO or socket), so not an IDX file")
+    with open(path, "rb") as raw:
+        info = os.fstat(raw.fileno())
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:
-            data = gzip.decompress(data)
+            return _parse_idx(path, stream, None if compressed else info.st_size, limit)
         except (OSError, EOFError, zlib.error) as exc:
+            if not compressed:
+                raise
             raise ValueError(f"{path}: corrupt gzip data ({exc})") from None
-    if len(data) < 4 or data[:2] != b"\0\0":
-        raise ValueError(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'missing'}, "
+
+
+def _parse_idx(path, stream, file_size, limit):
+    """read_idx's work on an open stream of the IDX bytes (file_size: the raw file's size, None for gzip)."""
+    head = stream.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0":
+        raise ValueError(f"{path}: not an IDX file (magic bytes {head.hex() or 'missing'}, "
                          "expected 0000 then type and rank)")
-    code, ndim = data[2], data[3]
+    code, ndim = head[2], head[3]
     if code not in _IDX_DTYPES:
         raise ValueError(f"{path}: unsupported IDX data type 0x{code:02x}")
-    start = 4 + 4 * ndim
-    if len(data) < start:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    if ndim > MAX_IDX_DIMS:
+        raise ValueError(f"{path}: {ndim} dimensions; IDX files here have at most {MAX_IDX_DIMS}")
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({4 + len(dims)} bytes for {ndim} dimensions)")
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[code])
-    count = int(np.prod(shape, dtype=np.int64))
-    expected, actual = count * dtype.itemsize, len(data) - start
-    if actual != expected:
+    count = math.prod(shape)            # Python ints: no overflow
+    expected = count * dtype.itemsize
+    if file_size is not None and file_size - 4 - 4 * ndim != expected:
+        actual = file_size - 4 - 4 * ndim
         problem = "truncated" if actual < expected else "trailing bytes"
-        raise ValueError(f"{path}: {problem}: shape {shape} needs {expected} bytes of data, "
-                         f"the file has {actual}")
-    return np.frombuffer(data, dtype, count, start).astype(dtype.newbyteorder("=")).reshape(shape)
+        raise ValueError(f"{path}: {problem}: shape {shape} needs {expected:,} bytes of data, the file has {actual:,}")
+    if expected > limit:
+        raise ValueError(f"{path}: its header declares shape {shape}, {expected:,} bytes of data, more than the "
+                         f"limit of {limit:,} (raise lenet_fast.data.datasets.MAX_IDX_BYTES, or read_idx's "
+                         "max_bytes, to read it)")
+    data = stream.read(expected)
+    if len(data) < expected:
+        raise ValueError(f"{path}: truncated: shape {shape} needs {expected:,} bytes of data, the file has "
+                         f"{len(data):,}")
+    if stream.read(1):
+        raise ValueError(f"{path}: trailing bytes after the {expected:,} bytes of data of shape {shape}")
+    return np.frombuffer(data, dtype, count).astype(dtype.newbyteorder("=")).reshape(shape)
 
 
 def _file_names(split, kind):

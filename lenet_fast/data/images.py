@@ -5,6 +5,7 @@ uint8 grey image; `mnist_style` turns a picture of one digit into a 28x28 image 
 (0 = background, 255 = ink, size-normalised and centred by mass).
 """
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -17,6 +18,12 @@ SUPPORTED = "JPEG, PNG, BMP, TIFF, WebP, PGM and the other formats Pillow reads"
 # decompression bomb). Raise it (lenet_fast.data.images.MAX_PIXELS = ...) to read larger pictures;
 # above Pillow's own limit (2 * PIL.Image.MAX_IMAGE_PIXELS) raise that one too.
 MAX_PIXELS = 2 ** 26
+# ... and so are pictures whose decoded pixels would take more memory (Pillow keeps 1, 2 or 4 bytes per
+# pixel by mode) and files of more bytes (lenet_fast.data.images.MAX_DECODED_BYTES / MAX_FILE_BYTES raise
+# them). Only regular files are read: directories, devices (/dev/zero) and FIFOs are refused unread.
+MAX_DECODED_BYTES = 2 ** 28
+MAX_FILE_BYTES = 2 ** 27
+WORK_SIDE = 1024      # a larger picture is box-averaged to at most this many pixels a side before mnist_style
 _SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # how Pillow holds 16-bit grey (PNG, PGM, TIFF)
 _FILE_ERRORS = (FileNotFoundError, IsADirectoryError, PermissionError)  # raised as they are
 
@@ -54,8 +61,7 @@ def _read(path):
     """(read_image's grey image, Pillow's name of the file's format)."""
     path = os.fspath(path)
     try:
-        if os.path.isfile(path) and os.path.getsize(path) == 0:
-            raise ValueError("empty file")
+        _check_file(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings (corrupt EXIF, ...): the error is the one line
             with Image.open(path) as picture:
@@ -64,6 +70,11 @@ def _read(path):
                     raise ValueError(f"image too large ({width}x{height} = {width * height:,} pixels; the limit "
                                      f"against decompression bombs is {MAX_PIXELS:,}: raise "
                                      "lenet_fast.data.images.MAX_PIXELS to read it)")
+                decoded = width * height * _pixel_bytes(picture.mode)
+                if decoded > MAX_DECODED_BYTES:
+                    raise ValueError(f"image too large ({width}x{height} {picture.mode} pixels decode to "
+                                     f"{decoded:,} bytes; the limit is {MAX_DECODED_BYTES:,}: raise "
+                                     "lenet_fast.data.images.MAX_DECODED_BYTES to read it)")
                 if width == 0 or height == 0:
                     raise ValueError(f"zero-size image ({width}x{height})")
                 return _grey(ImageOps.exif_transpose(picture)), picture.format
@@ -71,6 +82,25 @@ def _read(path):
         raise
     except Exception as exc:  # Pillow's decoders raise many kinds (OSError, SyntaxError, struct.error, ...)
         raise ValueError(f"{path}: {_describe(exc)}") from exc
+
+
+def _check_file(path):
+    """Refuse, before Pillow reads a byte, what is not a regular picture file of a sensible size."""
+    mode = os.stat(path)
+    if stat.S_ISDIR(mode.st_mode):
+        raise IsADirectoryError(f"{path} is a directory, not a picture file")
+    if not stat.S_ISREG(mode.st_mode):
+        raise ValueError("not a regular file (a device, FIFO or socket), so not a picture file")
+    if mode.st_size == 0:
+        raise ValueError("empty file")
+    if mode.st_size > MAX_FILE_BYTES:
+        raise ValueError(f"file too large ({mode.st_size:,} bytes; the limit for a picture file is "
+                         f"{MAX_FILE_BYTES:,}: raise lenet_fast.data.images.MAX_FILE_BYTES to read it)")
+
+
+def _pixel_bytes(mode):
+    """Bytes Pillow keeps per decoded pixel of `mode` ("L", "P", "1": 1; 16-bit grey: 2; colour, 32-bit: 4)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
 
 
 def _describe(exc):
@@ -170,6 +200,9 @@ def load_digits(paths):
     digits = []
     for path in paths:
         image, file_format = _read(path)
+        factor = -(-max(image.shape) // WORK_SIDE)
+        if factor > 1:      # a digit ends 20 pixels high: box-average a large photo first (time and memory)
+            image = np.asarray(Image.fromarray(image).reduce(factor))
         try:
             digits.append(mnist_style(image, LOSSY_NOISE if file_format in LOSSY_FORMATS else 0.0))
         except ValueError as exc:

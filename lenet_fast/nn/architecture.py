@@ -101,6 +101,23 @@ class Architecture:
         """340,908 for the paper variant (Sec. II-B)."""
         return sum(layer.connections for layer in self.layers)
 
+    def summary_table(self):
+        """The per-layer table of ``Network.summary``: output shape, trainable parameters, connections, totals."""
+        rows = [("layer", "type", "output", "params", "connections"), ("input", "", "1x32x32", "", "")]
+        for layer in self.layers:
+            kind = {"conv": "convolution", "subsample": "subsampling", "maxpool": "max-pool 2x2",
+                    "dense": "full", "rbf": "Euclidean RBF (fixed)"}[layer.kind]
+            rows.append((layer.name.upper(), kind, "x".join(map(str, layer.output_shape)), f"{layer.trainable:,}",
+                         f"{layer.connections:,}"))
+        rows.append(("total", "", "", f"{self.num_parameters:,}", f"{self.connections:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = []
+        for i, r in enumerate(rows):
+            if i in (1, len(rows) - 1):
+                lines.append("  ".join("-" * w for w in widths))
+            lines.append("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        return "\n".join(lines)
+
     @property
     def activation_size(self):
         """Length of a sample's row of activations: every layer's output, in order."""

@@ -1,11 +1,15 @@
 """Network: LeNet-5's parameters and computations (``lenet_fast.LeNet5`` adds training and files).
 
-The network owns one flat array of parameters and one of gradients, laid out by ``architecture``, with a
-named view per tensor (so an optimiser is one vectorised line and a checkpoint is one array). Two paths
+The network owns one flat array of parameters, laid out by ``architecture``, with a named view per tensor
+(so an optimiser is one vectorised line and a checkpoint is one array); gradients and curvature go into
+arrays of the same layout made by each call (so calls from several threads do not interfere). Two paths
 compute it: the fused kernels (``network_kernels``: forward, predict, evaluate, and the training steps)
 and the per-layer kernels (``layer_kernels``: loss, gradients and SDLM's second-derivative pass, walked
 layer by layer below). User input is validated here before any compiled code runs.
 """
+import contextlib
+import threading
+
 import numpy as np
 
 from .._checks import finite_number, integer
@@ -18,6 +22,11 @@ from .architecture import DTYPES, VARIANTS, architecture
 from .constants import RBF_CENTERS
 from .init import DEFAULT_INIT, initialize
 from .preprocessing import preprocess
+
+
+# attributes that refer to the flat parameter array, rebuilt (never copied) by __setstate__
+_DERIVED = frozenset({"architecture", "_flat", "_params", "_centers", "_network", "_training"})
+_STATE_VERSION = 1
 
 
 class Network:
@@ -65,16 +74,47 @@ class Network:
         self.n_threads = n_threads
         self.criterion = criterion
         self.map_j = map_j
+        self.init = DEFAULT_INIT[variant] if init is None else init
+        self._build(np.zeros(spec.size, dtype=self.dtype))
+        initialize(spec, self._params, np.random.default_rng(seed), self.init)
+
+    def _build(self, flat):
+        """What refers to the model's own flat parameter array: the named views, the fixed RBF centres, the
+        fused kernels' arguments; and the training lock. By __init__ and __setstate__ (copies, pickles)."""
+        spec = architecture(self.variant)
         self.architecture = spec
-        self._flat = np.zeros(spec.size, dtype=self.dtype)
-        self._grad_flat = np.zeros_like(self._flat)
-        self._params = {p.name: self._flat[p.offset:p.offset + p.size].reshape(p.shape) for p in spec.params}
-        self._grads = {p.name: self._grad_flat[p.offset:p.offset + p.size].reshape(p.shape) for p in spec.params}
+        self._flat = flat
+        self._params = self._views(flat)
         self._centers = np.array(RBF_CENTERS, dtype=self.dtype) if spec.layers[-1].kind == "rbf" else None
         # the fused kernels' arguments, checked once (the arrays are only ever changed in place)
-        self._network = network_kernels.network_args(self._flat, variant, self._centers)
-        self.init = DEFAULT_INIT[variant] if init is None else init
-        initialize(spec, self._params, np.random.default_rng(seed), self.init)
+        self._network = network_kernels.network_args(self._flat, self.variant, self._centers)
+        self._training = threading.RLock()        # see training_guard
+
+    def _views(self, flat):
+        """dict name -> the view of each parameter tensor in `flat` (parameters, gradients or h_kk)."""
+        return {p.name: flat[p.offset:p.offset + p.size].reshape(p.shape) for p in self.architecture.params}
+
+    # --- copies and pickles -------------------------------------------------------------------------
+
+    def __getstate__(self):
+        """The model's settings (and any attribute a subclass adds) with a copy of its flat parameters;
+        what refers to the flat array is rebuilt by __setstate__. ``copy.copy``, ``copy.deepcopy`` and
+        pickle therefore give independent, working models."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
+        state["_flat"] = self._flat.copy()
+        state["_state_version"] = _STATE_VERSION
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        version, flat = state.pop("_state_version", None), state.pop("_flat", None)
+        self.__dict__.update(state)
+        if (version != _STATE_VERSION or getattr(self, "variant", None) not in VARIANTS
+                or _dtype_name(getattr(self, "dtype", None)) not in DTYPES or not isinstance(flat, np.ndarray)
+                or flat.shape != (architecture(self.variant).size,)):
+            raise ValueError(f"not a pickled {type(self).__name__} of this lenet_fast (state version {version!r}; "
+                             f"this one reads {_STATE_VERSION}): keep models with .save() and .load()")
+        self._build(np.array(flat, dtype=self.dtype, order="C"))
 
     # --- parameters ---------------------------------------------------------------------------------
 
@@ -196,13 +236,14 @@ class Network:
             return dx
         return ops.maxpool_backward(dout, x, out, n_threads=kw["n_threads"])
 
-    def _output_backward(self, a, dout):
-        """d(loss)/d(F6 output) from d(loss)/d(scores); the modern output layer's gradients too."""
+    def _output_backward(self, a, dout, into):
+        """d(loss)/d(F6 output) from d(loss)/d(scores); the modern output layer's gradients too (into the
+        dict of arrays `into`)."""
         nt = effective_n_threads(self.n_threads)
         if self.variant == "paper":
             return ops.rbf_backward(dout, a["f6"], self._centers, n_threads=nt)
         d, _, _ = ops.dense_backward(dout, a["f6"], self._params["output.weight"],
-                                     dweight=self._grads["output.weight"], dbias=self._grads["output.bias"],
+                                     dweight=into["output.weight"], dbias=into["output.bias"],
                                      n_threads=nt)
         return d
 
@@ -231,19 +272,22 @@ class Network:
     def gradients(self, x, y):
         """(mean loss, dict name -> gradient of the mean loss) for every trainable parameter.
 
-        The returned arrays are copies. C3 entries outside Table I have gradient exactly 0."""
-        loss = self._compute_gradients(self.prepare_input(x), y)
-        return loss, {name: g.copy() for name, g in self._grads.items()}
+        The returned arrays are the caller's own (each call computes into new buffers, so calls from
+        several threads on one model do not interfere). C3 entries outside Table I have gradient exactly 0."""
+        loss, flat = self._compute_gradients(self.prepare_input(x), y)
+        return loss, self._views(flat)
 
     def _compute_gradients(self, x, y):
-        """Mean loss of a validated batch; leaves its gradient in the flat gradient array."""
+        """(mean loss, its gradient as a new flat array in the layout of ``flat_parameters``) of a
+        validated batch."""
         y = self.prepare_labels(y, len(x))
-        self._grad_flat.fill(0)
+        flat = np.zeros_like(self._flat)
         a = self._forward(x)
         losses, dout = self._loss_terms(a["output"], y)
         if len(x):
-            self._backward(a, self._output_backward(a, dout), self._grads)
-        return float(losses.mean(dtype=np.float64)) if len(losses) else 0.0
+            into = self._views(flat)
+            self._backward(a, self._output_backward(a, dout, into), into)
+        return (float(losses.mean(dtype=np.float64)) if len(losses) else 0.0), flat
 
     def hessian_diagonal(self, x):
         """SDLM's curvature estimates h_kk (Eq. 23-25, 27 of the paper), averaged over the samples of x.
@@ -252,8 +296,7 @@ class Network:
         diagonal: second derivatives are back-propagated with squared weights, inputs and f'; shared
         weights sum over their connections. The output seed is d2E/dx^2 = 2 for every F6 unit (exact
         for MSE; for MAP, the curvature of its y_D term). Paper variant only."""
-        flat = self.flat_hessian_diagonal(self.prepare_input(x))
-        return {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
+        return self._views(self.flat_hessian_diagonal(self.prepare_input(x)))
 
     def flat_hessian_diagonal(self, x):
         """hessian_diagonal of a prepared batch, in the layout of ``flat_parameters``."""
@@ -261,27 +304,36 @@ class Network:
             raise ValueError("hessian_diagonal (SDLM) is defined for the paper variant only")
         flat = np.zeros_like(self._flat)
         if len(x):
-            views = {name: flat[offset:offset + g.size].reshape(g.shape) for name, g, offset in self._layout()}
             a = self._forward(x)
             seed = np.full_like(a["f6"], 2.0 / len(x))
-            self._backward(a, seed, views, squared=True)
+            self._backward(a, seed, self._views(flat), squared=True)
         return flat
-
-    def _layout(self):
-        """(name, gradient view, offset in the flat arrays) for every parameter tensor, in order."""
-        base = self._grad_flat.__array_interface__["data"][0]
-        return [(name, g, (g.__array_interface__["data"][0] - base) // g.itemsize)
-                for name, g in self._grads.items()]
 
     def train_steps(self, x, y, order, step, batch_size=1, momentum=0.0, weight_decay=0.0, velocity=None):
         """Training steps on prepared input (``prepare_input``/``prepare_labels``): the samples x[order]
         in order, in mini-batches of `batch_size`, each followed by the update of ``flat_parameters`` with
         the per-parameter step sizes `step` (see ``network_kernels.train_steps``). Returns (losses,
-        predictions) of every presented sample, computed before its batch's update."""
-        return network_kernels.train_steps(
-            self._flat, x, y, order, step, variant=self.variant, criterion=self.criterion, map_j=self.map_j,
-            centers=self._centers, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
-            velocity=velocity, n_threads=effective_n_threads(self.n_threads))
+        predictions) of every presented sample, computed before its batch's update.
+
+        One training at a time per model: while another thread trains this model (``train_steps`` or
+        ``LeNet5.fit``), this raises RuntimeError."""
+        with self.training_guard():
+            return network_kernels.train_steps(
+                self._flat, x, y, order, step, variant=self.variant, criterion=self.criterion, map_j=self.map_j,
+                centers=self._centers, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
+                velocity=velocity, n_threads=effective_n_threads(self.n_threads))
+
+    @contextlib.contextmanager
+    def training_guard(self):
+        """Held while the model trains (``train_steps``, ``LeNet5.fit``), by one thread at a time: another
+        thread entering it meanwhile gets a RuntimeError, not two trainings of the same weights."""
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(f"this {type(self).__name__} is being trained in another thread: one training "
+                               "at a time per model (train a copy, copy.deepcopy(model), to train two)")
+        try:
+            yield
+        finally:
+            self._training.release()
 
     def predict(self, x):
         """(N,) int64 digits: argmin of the penalties (paper) or argmax of the logits (modern)."""
@@ -295,8 +347,14 @@ class Network:
 
     def _scores(self, x):
         """Outputs of a prepared batch by the fused forward kernel (the same function as _forward's)."""
-        return network_kernels.checked_network_forward(self._network, x, np.empty((len(x), 10), self.dtype),
-                                                       effective_n_threads(self.n_threads))
+        scores = network_kernels.checked_network_forward(self._network, x, np.empty((len(x), 10), self.dtype),
+                                                         effective_n_threads(self.n_threads))
+        if not all_finite(scores.reshape(-1)):      # a decision on NaN would be class 0, silently
+            bad = [name for name, value in self._params.items() if not np.isfinite(value).all()]
+            raise ValueError("the network's outputs are NaN or infinite: " + (
+                f"its parameters {', '.join(bad)} hold NaN or infinite values" if bad else
+                "its weights are so large that the computation overflows"))
+        return scores
 
     def evaluate(self, x, y):
         """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).
@@ -318,21 +376,8 @@ class Network:
 
     def summary(self):
         """A per-layer table: output shape, trainable parameters, connections, and the totals."""
-        spec = self.architecture
-        rows = [("layer", "type", "output", "params", "connections"), ("input", "", "1x32x32", "", "")]
-        for layer in spec.layers:
-            kind = {"conv": "convolution", "subsample": "subsampling", "maxpool": "max-pool 2x2",
-                    "dense": "full", "rbf": "Euclidean RBF (fixed)"}[layer.kind]
-            rows.append((layer.name.upper(), kind, "x".join(map(str, layer.output_shape)), f"{layer.trainable:,}",
-                         f"{layer.connections:,}"))
-        rows.append(("total", "", "", f"{spec.num_parameters:,}", f"{spec.connections:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = [f"LeNet-5 ({self.variant} variant, {self.dtype}, criterion {self.criterion})"]
-        for i, r in enumerate(rows):
-            if i in (1, len(rows) - 1):
-                lines.append("  ".join("-" * w for w in widths))
-            lines.append("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
-        return "\n".join(lines)
+        return (f"LeNet-5 ({self.variant} variant, {self.dtype}, criterion {self.criterion})\n"
+                + self.architecture.summary_table())
 
     def __repr__(self):
         return (f"{type(self).__name__}(variant={self.variant!r}, dtype={str(self.dtype)!r}, n_threads={self.n_threads!r}, "

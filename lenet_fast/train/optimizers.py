@@ -119,9 +119,10 @@ OPTIMIZERS = {"sdlm": SDLM, "sgd": SGD}
 MODERN_SGD = {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine"}
 
 
-def make_optimizer(optimizer, variant, learning_rate=None, momentum=None, weight_decay=None):
+def make_optimizer(optimizer, variant, learning_rate=None, momentum=None, weight_decay=None, recipe=None):
     """An optimiser from a name ("sdlm", "sgd"; None: SDLM for the paper variant, SGD for the modern
-    one) and optional hyperparameters, or an optimiser object passed through unchanged."""
+    one) and optional hyperparameters, or an optimiser object passed through unchanged. SDLM's eta and
+    mu default to the `recipe`'s (a ``recipes.Recipe``; None: SDLM's own defaults, the paper's)."""
     overrides = {k: v for k, v in (("learning_rate", learning_rate), ("momentum", momentum),
                                    ("weight_decay", weight_decay)) if v is not None}
     if isinstance(optimizer, (SDLM, SGD)):
@@ -135,6 +136,7 @@ def make_optimizer(optimizer, variant, learning_rate=None, momentum=None, weight
     if optimizer == "sdlm":
         if set(overrides) - {"learning_rate"}:
             raise ValueError("SDLM (the paper's method) has no momentum or weight decay; use optimizer='sgd'")
-        return SDLM(**overrides)
+        settings = {"learning_rate": recipe.learning_rate, "mu": recipe.mu} if recipe is not None else {}
+        return SDLM(**{**settings, **overrides})
     defaults = dict(MODERN_SGD) if variant == "modern" else {}
     return SGD(**{**defaults, **overrides})

@@ -18,6 +18,7 @@ from ..nn.network import Network
 from ..nn.preprocessing import preprocess
 from .checkpoints import load_checkpoint, save_checkpoint
 from .distortions import Distortions
+from . import recipes
 from .optimizers import make_optimizer
 from .progress import History, ProgressBar, StopOnInterrupt, format_record
 
@@ -36,8 +37,8 @@ class Trainer:
     ----------
     net : lenet_fast.LeNet5 (or any lenet_fast.nn.network.Network)
     optimizer : "sdlm", "sgd", an SDLM/SGD object, or None (SDLM for "paper", SGD for "modern")
-    epochs : int
-        Total passes over the training data (the paper: 20).
+    epochs : int or None
+        Total passes over the training data; None: the recipe's (20; 60 with distortions in "default").
     batch_size : int or None
         Samples per update; None: 1 for SDLM (the paper), 64 for SGD.
     learning_rate, momentum, weight_decay : float or None
@@ -55,20 +56,26 @@ class Trainer:
         1: a line per pass on stdout; 2: also a progress bar on stderr when it is a terminal.
     checkpoint : path or None
         Written atomically after every pass and when Ctrl-C stops the training.
+    recipe : "default" or "paper"
+        Where the settings left at None come from (``lenet_fast.train.recipes``): SDLM's eta and mu, and
+        the number of passes.
     """
 
-    def __init__(self, net, optimizer=None, *, epochs=20, batch_size=None, learning_rate=None, momentum=None,
+    def __init__(self, net, optimizer=None, *, epochs=None, batch_size=None, learning_rate=None, momentum=None,
                  weight_decay=None, distortions=False, seed=0, shuffle=None, callbacks=(), verbose=0,
-                 checkpoint=None):
+                 checkpoint=None, recipe="default"):
         self.net = net
-        self.optimizer = make_optimizer(optimizer, net.variant, learning_rate, momentum, weight_decay)
+        self.recipe = recipes.recipe(recipe)
+        self.optimizer = make_optimizer(optimizer, net.variant, learning_rate, momentum, weight_decay, self.recipe)
         if self.optimizer.name == "sdlm" and net.variant != "paper":
             raise ValueError("SDLM needs the paper variant; use optimizer='sgd' for the modern variant")
+        self.distortions = _distortions(distortions)
+        if epochs is None:
+            epochs = self.recipe.passes(self.distortions is not None)
         self.epochs = integer("epochs", epochs, at_least=1)
         if batch_size is None:
             batch_size = 1 if self.optimizer.name == "sdlm" else 64
         self.batch_size = integer("batch_size", batch_size, at_least=1)
-        self.distortions = _distortions(distortions)
         self.seed = integer("seed", seed, at_least=0)
         shuffle = shuffle or ("once" if self.optimizer.name == "sdlm" else "every_epoch")
         if shuffle not in ("once", "every_epoch"):
@@ -225,7 +232,8 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------------------
 
     def config(self):
-        return {"optimizer": self.optimizer.config(), "epochs": self.epochs, "batch_size": self.batch_size,
+        return {"optimizer": self.optimizer.config(), "recipe": self.recipe.name, "epochs": self.epochs,
+                "batch_size": self.batch_size,
                 "seed": self.seed, "shuffle": self.shuffle, "chunk": self.chunk,
                 "distortions": None if self.distortions is None else self.distortions.config()}
 

@@ -27,13 +27,15 @@ def _cpuinfo():
     return model or platform.processor() or "unknown", flags
 
 
-def machine_info(torch=None):
-    """The machine block of the report: CPU, cores, SIMD, versions and thread settings."""
+def machine_info(peer_versions=None):
+    """The machine block of the report: CPU, cores, SIMD, versions (`peer_versions`: {package: version}
+    of the peers measured) and thread settings."""
     model, flags = _cpuinfo()
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
+    torch = sys.modules.get("torch")        # imported by a torch peer, if one ran
     return {
         "cpu": model,
         "logical_cores": os.cpu_count(),
@@ -47,6 +49,6 @@ def machine_info(torch=None):
         "openmp_thread_limit": effective_n_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "numpy": np.__version__,
-        "torch": torch.__version__ if torch is not None else None,
-        "torch_default_threads": torch.get_num_threads() if torch is not None else None,
+        "peers": dict(peer_versions or {}),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
     }

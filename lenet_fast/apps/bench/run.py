@@ -1,4 +1,5 @@
-"""``run_bench``: the plan of a run, its cases, the interleaved measurements, and the report's figures."""
+"""``run_bench``: the plan of a run, its cases, the interleaved measurements of lenet_fast and its peers,
+and the report's figures."""
 import dataclasses
 import statistics
 import sys
@@ -10,15 +11,17 @@ from ... import _platform
 from ..._checks import integer
 from ...nn.architecture import VARIANTS
 from ...nn.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
-from .contenders import STEP, TORCH_MODELS, _import_torch, _LenetFast, _Torch
+from .contenders import CLASSIC_MODELS, STEP, _LenetFast
 from .flops import flops_per_image, inference_flops_per_image, training_flops_per_image
 from .machine import machine_info
 from .memory import MEMORY_IMAGES, MEMORY_IMAGES_QUICK, _measure_memory
-from .report import CONTENDERS, print_report
+from .peers import peer_versions, resolve_peers
+from .report import print_report
 
 TRAIN_BATCHES = (1, 16, 64, 256)
 MODERN_TRAIN_BATCH = 64
 EPOCH_IMAGES = 60_000           # an MNIST training epoch, for the derived seconds per epoch
+PAUSE = 0.005                   # seconds between two contenders' runs in a repetition (not timed)
 
 
 def parse_threads(text):
@@ -75,32 +78,56 @@ class _Inputs:
         return cls(x_train, y_train, x_infer, x_infer[:1].copy())
 
 
-def run_bench(repeats=5, threads=(1, 2), quick=False, use_torch=True, out=None):
-    """Measure, print the table on `out` (default stdout) and return the report as a dict."""
+def run_bench(repeats=5, threads=(1, 2), quick=False, peers=None, out=None):
+    """Measure, print the table on `out` (default stdout) and return the report as a dict. `peers`: None
+    (every installed peer), or a sequence of peer names (``peers.PEER_NAMES``) and PeerSpecs."""
     out = out or sys.stdout
     plan = _Plan.make(integer("repeats", repeats, at_least=1), threads, quick)
-    torch = _import_torch() if use_torch else None
+    specs, skipped = resolve_peers(peers)
     inputs = _Inputs.make(plan)
+    run = _Run(failed={}, notes=[], warmup={})
+    cases = _cases(plan, inputs, specs, run)
+    torch = sys.modules.get("torch")        # the torch contenders set its thread count for each case
     torch_threads = torch.get_num_threads() if torch is not None else None
-    machine = machine_info(torch)
     try:
-        cases = _cases(plan, inputs, torch)
-        values, peaks = _measure(plan, cases)
+        values, peaks = _measure(plan, cases, run)
     finally:
-        if torch is not None:       # the contender sets torch's thread count for each case
+        if torch is not None:
             torch.set_num_threads(torch_threads)
-    memory = _measure_memory(plan.memory_images, max(plan.threads), torch is not None)
+    skipped += [f"skipped: {name} ({reason})" for name, reason in run.failed.items()]
+    run.note_modes()
+    ran = [s for s in specs if s.name not in run.failed and any(s.name in runs for _, runs in cases)]
+    with_torch = any(s.name == "torch" for s in ran)
+    memory = _measure_memory(plan.memory_images, max(plan.threads), with_torch)
     peak = {k: statistics.median(v) for k, v in peaks.items()}
+    names = [_LenetFast.name] + [s.name for s in ran]
     report = {
-        "machine": machine,
-        "settings": _settings(plan, torch is not None),
+        "machine": machine_info(peer_versions(ran)),
+        "settings": _settings(plan, ran, skipped, run),
         "fma_peak": [{"threads": k, "gflops": peak[k], "values": peaks[k]} for k in plan.threads],
         "flops_per_image": _flops_report(plan),
-        "results": [_result(key, values, peak) for keys, _ in cases for key in keys],
+        "results": [_result(key, values, peak, names) for keys, _ in cases for key in keys],
         "memory": memory,
     }
     print_report(report, out)
     return report
+
+
+@dataclasses.dataclass
+class _Run:
+    """What happened to the peers: {name: why it failed}, notes, {name: warm-up seconds}, the peers made."""
+    failed: dict
+    notes: list
+    warmup: dict
+    built: list = dataclasses.field(default_factory=list)
+
+    def note_modes(self):
+        """A note per peer that says how it ran (``mode``: torch-compile-step's fullgraph or fallback)."""
+        modes = {}
+        for c in self.built:
+            if hasattr(c, "mode") and c.name not in self.failed:
+                modes.setdefault(c.name, set()).add(c.mode)
+        self.notes += [f"{name}: {', '.join(sorted(m))}" for name, m in modes.items()]
 
 
 # --- the cases and their measurement -----------------------------------------------------------------
@@ -117,80 +144,121 @@ def _latencies(run, calls):
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def _cases(plan, inputs, torch):
+def _cases(plan, inputs, specs, run):
     """Every case: (keys, {contender name: callable returning one figure per key}); a key is
-    (variant, case, batch, threads)."""
+    (variant, case, batch, threads). A peer that cannot be made is recorded in run.failed."""
     cases = []
     for k in plan.threads:
         for variant in VARIANTS:
             contenders = [_LenetFast(variant, k, inputs.x_train, inputs.y_train)]
-            if torch is not None:
-                contenders.append(_Torch(torch, variant, k, inputs.x_train, inputs.y_train))
+            for spec in specs:
+                if spec.name in run.failed:
+                    continue
+                why_not = spec.cls.not_at(k)
+                if why_not:
+                    note = f"{spec.name}: {why_not}"
+                    if note not in run.notes:
+                        run.notes.append(note)
+                    continue
+                try:
+                    contenders.append(spec.cls(variant, k, inputs.x_train, inputs.y_train))
+                    run.built.append(contenders[-1])
+                except Exception as exc:        # a broken install: measure the others
+                    run.failed[spec.name] = f"failed: {_one_line(exc)}"
             cases += _variant_cases(plan, inputs, variant, k, contenders)
     return cases
 
 
+def _one_line(exc):
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
 def _variant_cases(plan, inputs, variant, k, contenders):
-    """A variant's cases at k threads: training at each batch size, inference, and (paper) latency."""
+    """A variant's cases at k threads: training at each batch size, inference, and (paper) latency;
+    each contender joins the kinds of case it runs."""
     cases = []
     n_train, n_infer = plan.train_images, plan.inference_batch
+    trainers = [c for c in contenders if "training" in c.kinds]
     for batch in plan.train_batches if variant == "paper" else (MODERN_TRAIN_BATCH,):
-        runs = {c.name: (lambda c=c, b=batch: [n_train / _seconds(lambda: c.train(b))]) for c in contenders}
+        runs = {c.name: (lambda c=c, b=batch: [n_train / _seconds(lambda: c.train(b))]) for c in trainers}
         cases.append((((variant, "training", batch, k),), runs))
-    batch_input = {c.name: c.as_input(inputs.x_infer) for c in contenders}
-    one_input = {c.name: c.as_input(inputs.x_one) for c in contenders}
-    runs = {c.name: (lambda c=c, x=batch_input[c.name]: [n_infer / _seconds(lambda: c.infer(x))])
-            for c in contenders}
+    runs = {}
+    for c in (c for c in contenders if "inference" in c.kinds):
+        x = c.as_input(inputs.x_infer)
+        runs[c.name] = lambda c=c, x=x: [n_infer / _seconds(lambda: c.infer(x))]
     cases.append((((variant, "inference", n_infer, k),), runs))
     if variant == "paper":
-        runs = {c.name: (lambda c=c, x=one_input[c.name]: _latencies(lambda: c.infer(x), plan.latency_calls))
-                for c in contenders}
+        runs = {}
+        for c in (c for c in contenders if "latency" in c.kinds):
+            x = c.as_input(inputs.x_one)
+            runs[c.name] = lambda c=c, x=x: _latencies(lambda: c.infer(x), plan.latency_calls)
         cases.append((((variant, "latency p50", 1, k), (variant, "latency p99", 1, k)), runs))
     return cases
 
 
-def _measure(plan, cases):
-    """A warm-up call of every case, then the repetitions: in each, the FMA peak at every thread count
-    and every case, lenet_fast then torch (interleaved, so machine noise spreads over both). Returns
+def _warm_up(cases, run):
+    """A first call of every case (compilation, allocation, thread start), timed into run.warmup; a peer
+    that fails is recorded in run.failed and dropped from every case."""
+    for _, runs in cases:
+        for name, call in runs.items():
+            if name in run.failed:
+                continue
+            try:
+                seconds = _seconds(call)
+            except Exception as exc:
+                if name == _LenetFast.name:
+                    raise
+                run.failed[name] = f"failed in its warm-up: {_one_line(exc)}"
+                continue
+            run.warmup[name] = run.warmup.get(name, 0.0) + seconds
+    for _, runs in cases:
+        for name in run.failed:
+            runs.pop(name, None)
+
+
+def _measure(plan, cases, run):
+    """The warm-up, then the repetitions: in each, the FMA peak at every thread count and every case,
+    lenet_fast then each peer (interleaved, so machine noise spreads over all). Returns
     ({key + (contender,): figures}, {threads: FMA peaks in GFLOP/s})."""
-    for _, runs in cases:           # warm-up: first calls allocate, load and spin up threads
-        for run in runs.values():
-            run()
+    _warm_up(cases, run)
     values = {}
     peaks = {k: [] for k in plan.threads}
     for _ in range(plan.repeats):
         for k in plan.threads:
             peaks[k].append(_platform.fma_peak_gflops(plan.probe_seconds, k))
         for keys, runs in cases:
-            for name, run in runs.items():
-                for key, figure in zip(keys, run()):
+            for name, call in runs.items():
+                time.sleep(PAUSE)       # the previous contender's spinning threads go to sleep
+                for key, figure in zip(keys, call()):
                     values.setdefault(key + (name,), []).append(figure)
     return values, peaks
 
 
 # --- the report's figures ----------------------------------------------------------------------------
 
-def _result(key, values, peak):
-    """One row of the results: each contender's median and figures, the speedup and, for training,
-    the FLOPs per image, the percentage of the FMA peak and the derived seconds per epoch."""
+def _result(key, values, peak, names):
+    """One row of the results: each contender's median and figures (None where it did not run), the best
+    peer, lenet_fast's ratio to each peer and to the best (> 1: lenet_fast is faster) and, for training, the
+    FLOPs per image, the percentage of the FMA peak and the derived seconds per epoch."""
     variant, case, batch, k = key
     latency = case.startswith("latency")
     entry = {"variant": variant, "case": case, "batch": batch, "threads": k,
-             "unit": "ms" if latency else "images/s", "higher_is_better": not latency}
-    for name in CONTENDERS:
+             "unit": "ms" if latency else "images/s", "higher_is_better": not latency, "figures": {}}
+    for name in names:
         figures = values.get(key + (name,))
-        entry[name] = {"median": statistics.median(figures), "values": figures} if figures else None
-    entry["speedup"] = None
-    if entry["torch"]:
-        a, b = entry["lenet_fast"]["median"], entry["torch"]["median"]
-        entry["speedup"] = (b / a) if latency else (a / b)
+        entry["figures"][name] = {"median": statistics.median(figures), "values": figures} if figures else None
+    ours = entry["figures"][_LenetFast.name]["median"]
+    peers = {name: f["median"] for name, f in entry["figures"].items() if f and name != _LenetFast.name}
+    entry["ratios"] = {name: (m / ours) if latency else (ours / m) for name, m in peers.items()}
+    entry["best_peer"] = (min if latency else max)(peers, key=peers.get) if peers else None
+    entry["ratio"] = entry["ratios"][entry["best_peer"]] if peers else None
     entry["flops_per_image"] = entry["percent_of_peak"] = entry["epoch_seconds"] = None
     if case == "training":
-        rate = entry["lenet_fast"]["median"]
         entry["flops_per_image"] = training_flops_per_image(variant, batch)
-        entry["percent_of_peak"] = 100 * entry["flops_per_image"] * rate / (peak[k] * 1e9)
-        entry["epoch_seconds"] = {name: EPOCH_IMAGES / entry[name]["median"] if entry[name] else None
-                                  for name in CONTENDERS}
+        entry["percent_of_peak"] = 100 * entry["flops_per_image"] * ours / (peak[k] * 1e9)
+        entry["epoch_seconds"] = {name: EPOCH_IMAGES / f["median"] if f else None
+                                  for name, f in entry["figures"].items()}
     return entry
 
 
@@ -209,11 +277,14 @@ def _flops_report(plan):
     return report
 
 
-def _settings(plan, with_torch):
+def _settings(plan, ran, skipped, run):
     return {"repeats": plan.repeats, "threads": list(plan.threads), "quick": plan.quick,
             "variants": list(VARIANTS), "dtype": "float32", "train_images_per_repetition": plan.train_images,
             "train_batches": list(plan.train_batches), "modern_train_batch": MODERN_TRAIN_BATCH,
             "sgd_step": STEP, "inference_batch": plan.inference_batch,
             "latency_calls_per_repetition": plan.latency_calls, "epoch_images": EPOCH_IMAGES,
-            "fma_probe_seconds": plan.probe_seconds, "torch": with_torch,
-            "torch_models": TORCH_MODELS if with_torch else None}
+            "fma_probe_seconds": plan.probe_seconds,
+            "contenders": [_LenetFast.name] + [s.name for s in ran],
+            "peers": {s.name: s.description for s in ran}, "classic_models": CLASSIC_MODELS if ran else None,
+            "skipped": skipped, "notes": run.notes,
+            "warmup_seconds": {name: run.warmup.get(name) for name in [_LenetFast.name] + [s.name for s in ran]}}
