@@ -14,6 +14,10 @@ import pytest
 import lenet_fast
 from lenet_fast.data import load_sample
 
+# Pythons that the tests start (the CLI, servers, Dask workers) must import the installed package, not
+# the source tree in the working directory (Python >= 3.11; on older ones run pytest from elsewhere)
+os.environ["PYTHONSAFEPATH"] = "1"
+
 # The shared data folder lives beside the checkout; on a user's machine it is absent and the tests
 # that need it skip.
 SHARED = Path(os.environ.get("LENET_FAST_SHARED", Path(__file__).resolve().parents[2] / "shared"))

@@ -117,7 +117,7 @@ def test_the_clients_memory_stays_flat(tmp_path, model):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     before, peak = map(int, result.stdout.split()[-2:])          # KiB
-    assert peak - before < 40 * 1024, (before, peak)
+    assert peak - before < 64 * 1024, (before, peak)       # all at once: > 300 MiB
     assert sum(1 for _ in open(out)) == 65_537
 
 
