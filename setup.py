@@ -7,6 +7,9 @@ Environment switches (all optional):
   LENET_FAST_OPENMP=1|0   1 (default): use OpenMP when the compiler supports it, else warn and build
       serial. 0: build serial.
   LENET_FAST_CYTHON_DEBUG=1   turn Cython's bounds and wraparound checks back on.
+  LENET_FAST_SANITIZE=address,undefined   build with these sanitizers (the comma list goes to -fsanitize=,
+      with -g -O2 -fno-omit-frame-pointer; with "undefined", -fno-sanitize-recover=undefined so that undefined
+      behaviour aborts). Python is not built with them: run with LD_PRELOAD of the runtimes (.ci/sanitize).
 """
 import glob
 import json
@@ -94,6 +97,16 @@ class BuildExt(build_ext):
         if openmp:
             compile_args += omp_flag
             link_args += omp_flag if unix else []
+
+        sanitize = [name for name in os.environ.get("LENET_FAST_SANITIZE", "").split(",") if name.strip()]
+        if sanitize and unix:
+            flags = ["-fsanitize=" + ",".join(name.strip() for name in sanitize)]
+            if "undefined" in flags[0]:
+                flags.append("-fno-sanitize-recover=undefined")
+            compile_args += flags + ["-g", "-O2", "-fno-omit-frame-pointer"]
+            link_args += flags
+        elif sanitize:
+            self.warn("LENET_FAST_SANITIZE is only supported with gcc/clang; ignored")
 
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
