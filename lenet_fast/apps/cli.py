@@ -10,6 +10,7 @@ commands.py (the others).
 import argparse
 import sys
 
+from .._config import MAX_THREADS
 from ..nn.architecture import DTYPES, VARIANTS
 from .commands import UserError, run_bench, run_config, run_evaluate, run_export, run_predict, run_summary
 from .cluster import add_scheduler_option
@@ -199,7 +200,6 @@ def _add_data_options(parser):
 
 
 def _threads(text):
-    from .._config import MAX_THREADS
     value = int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must not be 0")

@@ -18,7 +18,7 @@ Conventions (shared with ``ops``):
 """
 import numpy as np
 
-from .constants import SQUASH_A, SQUASH_S
+from .constants import C3_TABLE, SQUASH_A, SQUASH_S
 
 
 def _f64(a):
@@ -208,7 +208,6 @@ class ReferenceLeNet5:
     """
 
     def __init__(self, params, variant="paper", criterion=None, map_j=1.0, table=None):
-        from .constants import C3_TABLE
         self.params = {name: _f64(value).copy() for name, value in params.items()}
         self.variant = variant
         self.criterion = criterion or ("mse" if variant == "paper" else "cross_entropy")
