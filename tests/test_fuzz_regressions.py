@@ -81,6 +81,7 @@ def _nasty(saved):
         "idx": {"2^40 bytes declared": _idx_header(0x08, [2 ** 20, 2 ** 20]) + bytes(16),
                 "2^40 bytes declared, gzip": gzip.compress(_idx_header(0x08, [2 ** 20, 2 ** 20]) + bytes(4096)),
                 "255 dimensions": bytes([0, 0, 8, 255]) + bytes(64),
+                "a zero beside 2^32-1 dimensions": _idx_header(0x08, [2 ** 32 - 1] * 3 + [0]),
                 "truncated gzip": gzip.compress(_idx_header(0x08, [10, 28, 28]) + bytes(7840))[:60],
                 "gzip trailing garbage": gzip.compress(_idx_header(0x08, [1]) + b"\1") + b"junk",
                 "empty": b""},

@@ -127,6 +127,9 @@ def _parse_idx(path, stream, file_size, limit):
     dtype = np.dtype(_IDX_DTYPES[code])
     count = math.prod(shape)            # Python ints: no overflow
     expected = count * dtype.itemsize
+    if math.prod(n for n in shape if n) * dtype.itemsize > np.iinfo(np.intp).max:    # empty, but no array
+        raise ValueError(f"{path}: its header declares shape {shape}, which no array can have (the product of "
+                         "its non-zero dimensions overflows)")
     if file_size is not None and file_size - 4 - 4 * ndim != expected:
         actual = file_size - 4 - 4 * ndim
         problem = "truncated" if actual < expected else "trailing bytes"
