@@ -3,7 +3,10 @@
 Environment switches (all optional):
   LENET_FAST_ARCH=native|portable|<gcc -march value>
       native (default): compile for this machine's widest SIMD (e.g. AVX-512); a source build is fast
-      out of the box. portable: no -march flag (baseline x86-64), for wheels that run anywhere.
+      out of the box. portable: for wheels that run on any x86-64: every kernel module is built once per
+      ISA path of ISA_PATHS (module name + "_" + path) and lenet_fast._isa picks, at import, the widest
+      path the CPU runs (LENET_FAST_ISA forces a lower one); elsewhere (e.g. ARM) one "baseline" path.
+      A -march value (x86-64, haswell, ...): one set of kernels for that ISA.
   LENET_FAST_OPENMP=1|0   1 (default): use OpenMP when the compiler supports it, else warn and build
       serial. 0: build serial.
   LENET_FAST_CYTHON_DEBUG=1   turn Cython's bounds and wraparound checks back on.
@@ -11,9 +14,12 @@ Environment switches (all optional):
       with -g -O2 -fno-omit-frame-pointer; with "undefined", -fno-sanitize-recover=undefined so that undefined
       behaviour aborts). Python is not built with them: run with LD_PRELOAD of the runtimes (.ci/sanitize).
 """
+import filecmp
 import glob
 import json
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,16 @@ KERNELS = {
     "lenet_fast._platform": "src/kernels/platform.pyx",
 }
 KERNEL_DIRS = ["src/kernels", "src/kernels/layers", "src/kernels/network"]
+# What a kernel runs on is chosen at import (lenet_fast._isa), by this module: always baseline ISA.
+CPU_MODULE = ("lenet_fast._cpu", "src/kernels/cpu.pyx")
+# LENET_FAST_ARCH=portable on x86-64: the ISA paths, widest first, and their flags. lenet_fast._cpu knows
+# which CPUs run each name. x86-64-v4: AVX-512 F/BW/CD/DQ/VL; x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE.
+ISA_PATHS = {
+    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
+    "avx2": ["-march=x86-64-v3"],
+    "baseline": [],
+}
+ARCH = os.environ.get("LENET_FAST_ARCH", "native")
 
 
 def _compiles(compiler, source, flags):
@@ -69,23 +85,33 @@ class BuildExt(build_ext):
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
 
+    def _arch_flags(self, unix):
+        """{ISA path: its compiler flags}: the portable paths this compiler builds, or the one native path ""."""
+        if not unix:        # MSVC: no -march; a portable build is its baseline path
+            return {"baseline": []} if ARCH == "portable" else {"": []}
+        if ARCH == "portable":
+            paths = {}
+            for path, flags in _portable_paths().items():
+                if _compiles(self.compiler, "int main(void){return 0;}", flags):
+                    paths[path] = flags
+                else:
+                    self.warn(f"the compiler does not accept {' '.join(flags)}: no {path} kernels in this build")
+            return paths
+        march = ["-march=" + ARCH]
+        if not _compiles(self.compiler, "int main(void){return 0;}", march):
+            self.warn(f"the compiler does not accept -march={ARCH}; building for the baseline ISA")
+            return {"": []}
+        # gcc's default tuning often caps vectors at 256 bits on AVX-512 machines
+        if _compiles(self.compiler, "#ifndef __AVX512F__\n#error\n#endif\nint main(void){return 0;}", march):
+            march.append("-mprefer-vector-width=512")
+        return {"": march}
+
     def build_extensions(self):
         unix = self.compiler.compiler_type in ("unix", "cygwin", "mingw32")
         # never -ffast-math; a C helper called undeclared is an error, not a guess at its signature
         compile_args = ["-O3", "-fno-math-errno", "-Werror=implicit-function-declaration"] if unix else ["/O2"]
         link_args = []
-
-        arch = os.environ.get("LENET_FAST_ARCH", "native")
-        if unix and arch != "portable":
-            march = ["-march=" + arch]
-            if _compiles(self.compiler, "int main(void){return 0;}", march):
-                compile_args += march
-                # gcc's default tuning often caps vectors at 256 bits on AVX-512 machines
-                if _compiles(self.compiler, "#ifndef __AVX512F__\n#error\n#endif\nint main(void){return 0;}",
-                             march):
-                    compile_args.append("-mprefer-vector-width=512")
-            else:
-                self.warn(f"the compiler does not accept -march={arch}; building for the baseline ISA")
+        arch_flags = self._arch_flags(unix)
 
         openmp = os.environ.get("LENET_FAST_OPENMP", "1") != "0"
         omp_flag = ["-fopenmp"] if unix else ["/openmp"]
@@ -108,19 +134,26 @@ class BuildExt(build_ext):
         elif sanitize:
             self.warn("LENET_FAST_SANITIZE is only supported with gcc/clang; ignored")
 
+        # each kernel module's ISA path is the suffix of its name (none in a native build); _cpu has no path
+        self.extensions = [ext for ext in self.extensions if ext.name == CPU_MODULE[0] or _path_of(ext) in arch_flags]
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args
+            isa = [] if ext.name == CPU_MODULE[0] else arch_flags[_path_of(ext)]
+            ext.extra_compile_args = compile_args + isa
             ext.extra_link_args = link_args
         super().build_extensions()
+        portable = ARCH == "portable"
+        # isa_paths: {path: its flags} of a portable build (lenet_fast._isa reads it), {} for one set of kernels
         self._build_info = {"compiler": self._compiler_version(), "compile_args": compile_args,
-                            "link_args": link_args, "openmp": openmp, "arch": arch}
+                            "link_args": link_args, "openmp": openmp, "arch": ARCH,
+                            "isa_paths": arch_flags if portable else {},
+                            "arch_flags": [] if portable else arch_flags[""]}
 
     def run(self):
         super().run()
         # next to the compiled modules (the build tree, or the source tree for in-place builds),
         # for lenet_fast.show_config()
         if getattr(self, "_build_info", None):
-            package_dir = os.path.dirname(self.get_ext_fullpath("lenet_fast._platform"))
+            package_dir = os.path.dirname(self.get_ext_fullpath(CPU_MODULE[0]))
             with open(os.path.join(package_dir, "_build_info.json"), "w") as f:
                 json.dump(self._build_info, f, indent=1)
 
@@ -133,13 +166,46 @@ class BuildExt(build_ext):
             return command[0]
 
 
+def _portable_paths():
+    """ISA_PATHS on x86-64; elsewhere one path of the compiler's default flags (NEON is baseline on ARM64)."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+    return ISA_PATHS if x86 else {"baseline": []}
+
+
+def _path_of(ext):
+    """The ISA path a kernel extension is built for: its name's suffix in a portable build, else ""."""
+    suffix = ext.name.rsplit("_", 1)[-1]
+    return suffix if ARCH == "portable" and suffix in ISA_PATHS else ""
+
+
+def _path_source(source, path):
+    """A copy of `source` under build/portable/<path>/: Cython writes each module's C file next to its
+    source, and each path's module has its own name. The copy keeps the source's time stamp, so that an
+    unchanged source is not translated again."""
+    copy = os.path.join("build", "portable", path, os.path.basename(source))
+    os.makedirs(os.path.dirname(copy), exist_ok=True)
+    if not os.path.exists(copy) or not filecmp.cmp(source, copy, shallow=False):
+        shutil.copy2(source, copy)
+    return copy
+
+
+def _kernel_modules():
+    """{module name: source} of this build: KERNELS, once per ISA path when portable; and the CPU check."""
+    if ARCH == "portable":
+        modules = {f"{name}_{path}": _path_source(source, path)
+                   for path in _portable_paths() for name, source in KERNELS.items()}
+    else:
+        modules = dict(KERNELS)
+    return {**modules, CPU_MODULE[0]: CPU_MODULE[1]}
+
+
 debug = os.environ.get("LENET_FAST_CYTHON_DEBUG", "0") == "1"
 # the shared Cython declarations and C headers: a change to any of them rebuilds every module
 shared_sources = sorted(path for d in KERNEL_DIRS for path in glob.glob(f"{d}/*.pxd") + glob.glob(f"{d}/*.h"))
 extensions = [
     Extension(name, [source], depends=shared_sources, include_dirs=["src/kernels/network"],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")])
-    for name, source in KERNELS.items()
+    for name, source in _kernel_modules().items()
 ]
 setup(
     ext_modules=cythonize(

@@ -1,6 +1,6 @@
 """Whole-model throughput of LeNet5 (paper variant, float32): medians of interleaved runs.
 
-    python bench/model_throughput.py [--rounds 7]
+    python bench/model_throughput.py [--rounds 7] [--json FILE]
 
 Cases: training (the fused compiled steps the Trainer runs: forward, loss, backward and update, 1,024
 samples per call) at batch 1 and 64; a layer-by-layer gradient step (LeNet5.gradients) at batch 1 and
@@ -8,6 +8,7 @@ samples per call) at batch 1 and 64; a layer-by-layer gradient step (LeNet5.grad
 spreads over all of them.
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -19,6 +20,7 @@ from lenet_fast import LeNet5
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", help="also write {case: median images/s} to this file")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     cases = []
@@ -46,6 +48,9 @@ def main():
     print(f"{'case':<16}{'batch':>6}{'threads':>8}{'images/s (median)':>20}")
     for (kind, batch, n_threads), values in rates.items():
         print(f"{kind:<16}{batch:>6}{n_threads:>8}{statistics.median(values):>20,.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({f"{kind} b{batch} t{n}": statistics.median(v) for (kind, batch, n), v in rates.items()}, f)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 from ._version import __version__
 
 try:
-    from . import _platform  # noqa: F401  (the compiled kernels)
+    from . import _isa  # noqa: F401  (the compiled kernels: which ISA path runs them)
 except ImportError as exc:  # pragma: no cover - only on a broken or source-tree import
     raise ImportError(
         f"lenet_fast's compiled kernels could not be imported ({exc}). If you are in the source "

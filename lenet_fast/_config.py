@@ -1,13 +1,14 @@
 """Threads and build configuration: one function decides the thread count, every kernel call uses it."""
-import json
 import os
 import sys
 
 import numpy as np
 
-from . import _platform
+from . import _isa
 from ._checks import integer
 from ._version import __version__
+
+_platform = _isa.load("lenet_fast._platform")
 
 
 def _max_threads():
@@ -67,27 +68,33 @@ def _openmp_runtime():
     return ", ".join(libs) or "unknown"
 
 
-def build_info():
-    """How the kernels were compiled (written by setup.py next to the compiled modules)."""
-    path = os.path.join(os.path.dirname(__file__), "_build_info.json")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+def _isa_line(info):
+    """Which kernels run: a native build's -march, or the path a portable build chose at run time."""
+    if _isa.ISA == _isa.NATIVE:
+        return f"LENET_FAST_ARCH={info.get('arch', 'unknown')}"
+    forced = f", {_isa.ENV}={os.environ[_isa.ENV]}" if os.environ.get(_isa.ENV) else ""
+    return (f"path {_isa.ISA} of {', '.join(_isa.BUILT_PATHS)}, chosen at run time{forced}; "
+            f"LENET_FAST_ARCH=portable")
+
+
+def _isa_flags(info):
+    """The ISA flags of the running kernels."""
+    if _isa.ISA == _isa.NATIVE:
+        return info.get("arch_flags", [])
+    return info.get("isa_paths", {}).get(_isa.ISA, [])
 
 
 def show_config(file=None):
     """Print version, OpenMP, threads, instruction set, compiler and flags of this build."""
-    info = build_info()
+    info = _isa.build_info()
     openmp = _platform.openmp_enabled()
     lines = [
         f"lenet_fast {__version__}",
         f"python     {sys.version.split()[0]}, numpy {np.__version__}",
         f"openmp     {'on (' + _openmp_runtime() + ')' if openmp else 'off (single-threaded build)'}",
         f"threads    {effective_n_threads()} (OpenMP limit; per model: LeNet5(n_threads=...))",
-        f"simd       {_platform.compiled_isa()} (LENET_FAST_ARCH={info.get('arch', 'unknown')})",
+        f"simd       {_platform.compiled_isa()} ({_isa_line(info)})",
         f"compiler   {info.get('compiler', 'unknown')}",
-        f"flags      {' '.join(info.get('compile_args', [])) or 'unknown'}",
+        f"flags      {' '.join(info.get('compile_args', []) + _isa_flags(info)) or 'unknown'}",
     ]
     print("\n".join(lines), file=file or sys.stdout)

@@ -24,7 +24,7 @@ SHARED = Path(os.environ.get("LENET_FAST_SHARED", Path(__file__).resolve().paren
 
 
 def pytest_report_header(config):
-    from lenet_fast import _platform
+    from lenet_fast._config import _platform
     return (f"lenet_fast {lenet_fast.__version__} from {Path(lenet_fast.__file__).parent}; "
             f"openmp={_platform.openmp_enabled()}, simd={_platform.compiled_isa()}")
 
@@ -75,6 +75,10 @@ CI_MAY_SKIP = {
         "JAX is a peer of lenet-fast bench (the bench extra), not in the test extra",
     "tests/test_bench.py::test_fma_probe_is_compiled_to_zmm_fmas":
         "reads the AVX-512 machine code: runs only where the build targets AVX-512",
+    "tests/test_isa.py::test_each_path_holds_no_wider_instruction":
+        "needs the portable build (LENET_FAST_ARCH=portable); .ci/portable runs it on the portable wheel",
+    "tests/test_isa.py::test_every_runnable_path_trains_alike_and_deterministically":
+        "needs the portable build (LENET_FAST_ARCH=portable); .ci/portable runs it on the portable wheel",
     "tests/test_sklearn.py::test_sklearn_array_api_check":
         "scikit-learn's check_array_api_input runs only with SCIPY_ARRAY_API=1 set before SciPy is imported, "
         "and skips otherwise (LeNet5Classifier takes NumPy arrays)",

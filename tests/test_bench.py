@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from lenet_fast import LeNet5, _platform
+from lenet_fast import LeNet5
+from lenet_fast._config import _platform
 from lenet_fast.apps.bench.contenders import Contender, _LenetFast
 from lenet_fast.apps.bench.flops import flops_per_image, inference_flops_per_image, training_flops_per_image
 from lenet_fast.apps.bench.peers import PEER_NAMES, PeerSpec, parse_peers, resolve_peers

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast import LeNet5, _platform
+from lenet_fast import LeNet5
+from lenet_fast._config import _platform
 from lenet_fast.apps.cli import main
 from lenet_fast.data.datasets import load_sample
 from lenet_fast.data.images import load_digits, write_png

@@ -230,7 +230,7 @@ def test_bad_constructor_arguments(kwargs, match):
 
 def test_threadpoolctl_limits_are_honoured():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    if not lenet_fast._platform.openmp_enabled():
+    if not lenet_fast._config._platform.openmp_enabled():
         pytest.skip("built without OpenMP")
     LeNet5().forward(np.zeros((2, 1, 32, 32), np.float32))     # make sure the runtime is loaded
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
@@ -243,4 +243,4 @@ def test_show_config_reports_the_build(capsys):
     out = capsys.readouterr().out
     for key in ("lenet_fast", "openmp", "threads", "simd", "compiler", "flags"):
         assert key in out
-    assert lenet_fast._platform.compiled_isa() in out
+    assert lenet_fast._config._platform.compiled_isa() in out

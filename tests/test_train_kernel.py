@@ -155,7 +155,7 @@ def test_unconnected_c3_weights_stay_zero(rng):
 def test_the_kernels_layout_is_the_architectures():
     # the offsets reach the kernels from the architecture; their compiled activation layout is checked
     # at import: a kernel built for other shapes must not import
-    from lenet_fast.nn import _network
+    from lenet_fast.nn.network_kernels import _network
     for variant in ("paper", "modern"):
         spec = architecture(variant)
         expected = {layer.name: layer.activation_offset for layer in spec.layers}

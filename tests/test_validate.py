@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lenet_fast.nn._validate import all_finite
+from lenet_fast.nn.network import all_finite
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

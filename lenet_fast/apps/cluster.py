@@ -21,7 +21,7 @@ import threading
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from .._platform import compiled_isa
+from .._config import _platform
 from .._version import __version__
 from .commands import UserError
 
@@ -137,7 +137,7 @@ def _connect(distributed, address):
 
 def worker_build():
     """(lenet_fast version, compiled SIMD instruction set) of the process that runs this."""
-    return __version__, compiled_isa()
+    return __version__, _platform.compiled_isa()
 
 
 def _check_workers(client, address):
@@ -150,11 +150,11 @@ def _check_workers(client, address):
     if versions != {__version__}:
         raise UserError(f"the workers of {address} run lenet_fast {', '.join(sorted(versions))}, this is "
                         f"{__version__}: install the same version on every worker")
-    isas = {build[1] for build in builds.values()} - {compiled_isa()}
+    isas = {build[1] for build in builds.values()} - {_platform.compiled_isa()}
     if isas:
         logging.getLogger(__name__).warning(
             "note: some workers' kernels were built for %s, these for %s: their results agree with this "
-            "machine's to rounding, not bit for bit", ", ".join(sorted(isas)), compiled_isa())
+            "machine's to rounding, not bit for bit", ", ".join(sorted(isas)), _platform.compiled_isa())
 
 
 def _error(exc):

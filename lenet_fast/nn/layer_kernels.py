@@ -14,9 +14,12 @@ their callers and run without the GIL), allocates outputs that were not given, a
 import numpy as np
 
 from .._config import effective_n_threads
-from . import _activation, _conv, _dense, _output, _pool
+from .._isa import load
 from ._arrays import as_input, check_shape, connection_table, dtype_of, grad_buffer, output_buffer
-from ._output import LOSS_KINDS
+
+_activation, _conv, _dense, _output, _pool = (load(f"lenet_fast.nn.{name}")
+                                              for name in ("_activation", "_conv", "_dense", "_output", "_pool"))
+LOSS_KINDS = _output.LOSS_KINDS
 
 # --- convolution ------------------------------------------------------------------------------------
 

@@ -14,14 +14,16 @@ import numpy as np
 
 from .._checks import finite_number, integer
 from .._config import effective_n_threads
+from .._isa import load
 from ..io.model_files import load_model, save_model
 from . import layer_kernels as ops
 from . import network_kernels
-from ._validate import all_finite
 from .architecture import DTYPES, VARIANTS, architecture
 from .constants import RBF_CENTERS
 from .init import DEFAULT_INIT, initialize
 from .preprocessing import preprocess
+
+all_finite = load("lenet_fast.nn._validate").all_finite
 
 
 # attributes that refer to the flat parameter array, rebuilt (never copied) by __setstate__

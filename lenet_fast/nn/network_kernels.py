@@ -9,10 +9,12 @@ import numpy as np
 
 from .._checks import finite_number, integer
 from .._config import effective_n_threads
-from . import _network
+from .._isa import load
 from ._arrays import as_input, check_shape, dtype_of, integers, output_buffer
-from ._output import LOSS_KINDS
 from .architecture import VARIANTS, architecture
+
+_network = load("lenet_fast.nn._network")
+LOSS_KINDS = load("lenet_fast.nn._output").LOSS_KINDS
 
 
 def _check_compiled_shapes():

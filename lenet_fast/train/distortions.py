@@ -37,9 +37,11 @@ import numpy as np
 
 from .._checks import finite_number
 from .._config import effective_n_threads
+from .._isa import load
 from ..nn._arrays import as_input, check_shape, dtype_of, output_buffer
 from ..nn.constants import INPUT_BACKGROUND
-from . import _distort
+
+_distort = load("lenet_fast.train._distort")
 
 
 def affine_matrices(translate_x, translate_y, scale, squeeze, shear):

@@ -5,8 +5,7 @@ import sys
 
 import numpy as np
 
-from ... import _platform
-from ..._config import _openmp_runtime, effective_n_threads
+from ..._config import _openmp_runtime, _platform, effective_n_threads
 from ..._version import __version__
 
 

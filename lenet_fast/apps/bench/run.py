@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ... import _platform
+from ..._config import _platform
 from ..._checks import integer
 from ...nn.architecture import VARIANTS
 from ...nn.constants import INPUT_BACKGROUND, INPUT_FOREGROUND
