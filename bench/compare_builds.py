@@ -1,6 +1,7 @@
 """Two or more installs of lenet_fast (e.g. the native build and the portable wheel), interleaved.
 
-    python bench/compare_builds.py NAME=PYTHON NAME=PYTHON ... [--rounds 5] [--per-run 3] [--env NAME:VAR=VALUE]
+    python bench/compare_builds.py NAME=PYTHON NAME=PYTHON ... [--rounds 5] [--per-run 3] [--variant paper|modern]
+                                   [--env NAME:VAR=VALUE]
 
 Each round runs bench/model_throughput.py once under every interpreter in turn, in the opposite order every
 other round (--per-run timed rounds in that process, their median); the table gives the median over rounds of each case per install and each
@@ -23,6 +24,7 @@ def main():
     parser.add_argument("installs", nargs="+", help="NAME=PYTHON: a name and the python of an install")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-run", type=int, default=3)
+    parser.add_argument("--variant", default="paper", choices=("paper", "modern"))
     parser.add_argument("--env", action="append", default=[], help="NAME:VAR=VALUE")
     args = parser.parse_args()
     installs = dict(item.split("=", 1) for item in args.installs)
@@ -39,7 +41,7 @@ def main():
             for name in order:
                 python = installs[name]
                 subprocess.run([python, os.path.join(HERE, "model_throughput.py"), "--rounds", str(args.per_run),
-                                "--json", out], env=envs[name], check=True, stdout=subprocess.DEVNULL, cwd=tmp)
+                                "--variant", args.variant, "--json", out], env=envs[name], check=True, stdout=subprocess.DEVNULL, cwd=tmp)
                 with open(out) as f:
                     for case, rate in json.load(f).items():
                         results[name].setdefault(case, []).append(rate)

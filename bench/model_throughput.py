@@ -1,6 +1,6 @@
-"""Whole-model throughput of LeNet5 (paper variant, float32): medians of interleaved runs.
+"""Whole-model throughput of LeNet5 (float32; the paper variant unless --variant): medians of interleaved runs.
 
-    python bench/model_throughput.py [--rounds 7] [--json FILE]
+    python bench/model_throughput.py [--rounds 7] [--variant paper|modern] [--json FILE]
 
 Cases: training (the fused compiled steps the Trainer runs: forward, loss, backward and update, 1,024
 samples per call) at batch 1 and 64; a layer-by-layer gradient step (LeNet5.gradients) at batch 1 and
@@ -20,12 +20,13 @@ from lenet_fast import LeNet5
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--variant", default="paper", choices=("paper", "modern"))
     parser.add_argument("--json", help="also write {case: median images/s} to this file")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     cases = []
     for n_threads in (1, 2):
-        net = LeNet5(n_threads=n_threads)
+        net = LeNet5(args.variant, n_threads=n_threads)
         images = rng.uniform(-0.1, 1.175, (1024, 1, 32, 32)).astype(np.float32)
         labels = rng.integers(0, 10, 1024)
         step = np.full(net.flat_parameters.size, 1e-4, dtype=np.float32)

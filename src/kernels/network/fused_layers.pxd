@@ -62,6 +62,8 @@ cdef extern from "fused_simd.h" nogil:
     void lenet_dense_backward_step_d(double* dx, double* w, double* b, double* vw, double* vb,
                                      const double* step_w, const double* step_b, const double* dout,
                                      const double* x, int F, int K, double momentum, double decay)
+    void lenet_maxpool_backward_f(float* dx, const float* dout, const float* x, int C, int H)
+    void lenet_maxpool_backward_d(double* dx, const double* dout, const double* x, int C, int H)
     enum: LENET_GROUP   # samples through the dense layers together
 
 
@@ -92,6 +94,14 @@ cdef inline void _c3_backward(floating* dx, floating* part, const floating* dout
         lenet_c3_backward_f(dx, part, dout, x, w, table, scratch)
     else:
         lenet_c3_backward_d(dx, part, dout, x, w, table, scratch)
+
+
+cdef inline void _maxpool_backward(floating* dx, const floating* dout, const floating* x, int C,
+                                   int H) noexcept nogil:
+    if floating is float:
+        lenet_maxpool_backward_f(dx, dout, x, C, H)
+    else:
+        lenet_maxpool_backward_d(dx, dout, x, C, H)
 
 
 cdef inline void _c3_transpose_weights(floating* wt, const floating* w, const unsigned char* table) noexcept nogil:

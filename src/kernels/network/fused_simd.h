@@ -1,16 +1,21 @@
-/* The layers of the fused kernels (train.pyx) where the compiler's own vectorisation of the general
- * loops in the layer helpers (src/kernels/layers/*_one.pxd) falls short: LeNet-5's two convolutions and the dense layers' backward pass.
+/* The layers of the fused kernels (network.pyx) where the compiler's own vectorisation of the general
+ * loops in the layer helpers (src/kernels/layers/*_one.pxd) falls short: LeNet-5's two convolutions and
+ * the dense layers.
  * The per-layer kernels keep the general loops.
  *
  * C1 (1 map of 32x32 -> 6 maps of 28x28, 5x5 kernels): a vector holds 16 positions of an output row,
  * for all 6 maps at once, so each loaded input vector serves 6 maps. An output row is two vectors,
- * positions 0-15 and 12-27. The weight gradient is kept as 16 partial sums per weight ("lanes") over
- * a whole batch, and summed once per batch, not once per sample.
+ * positions 0-15 and 12-27, summed together: 12 independent sums, enough to keep two FMA units busy
+ * through their latency (4 cycles x 2 units needs at least 8). The weight gradient is kept as 16
+ * partial sums per weight ("lanes") over a whole batch, and summed once per batch, not once per sample.
  *
  * C3 (6 maps of 14x14 -> 16 maps of 10x10, 5x5 kernels, through the connection table): a vector holds
  * the 16 maps of one output position, so each loaded weight vector serves a row of positions and the
- * weight gradient needs no horizontal sums. The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j]
- * at [c, i, j, k], with zeros for the unconnected (c, k) pairs.
+ * weight gradient needs no horizontal sums (it is summed for two input maps at a time: 10 independent
+ * sums). The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j] at [c, i, j, k], with zeros for
+ * the unconnected (c, k) pairs.
+ *
+ * Max-pool backward (the modern variant): the general loop compiles to branches; here, selects.
  *
  * Dense layers (C5, F6, the modern variant's output layer), for a group of up to LENET_GROUP samples at
  * once: each weight row (and in backward its gradient row) streams past once for the whole group, and
@@ -22,7 +27,8 @@
  *
  * GCC/Clang vector extensions: the compiler emits the widest vectors of the target ISA (one AVX-512
  * register per float vector, two per double one; narrower ISAs split them), with no intrinsics.
- * The file defines lenet_*_f (float) and lenet_*_d (double) from fused_simd_template.h. */
+ * The file defines lenet_*_f (float) and lenet_*_d (double) from fused_conv_template.h and
+ * fused_dense_template.h. */
 #ifndef LENET_FUSED_SIMD_H
 #define LENET_FUSED_SIMD_H
 
@@ -43,10 +49,22 @@
 #error "lenet_dense_forward and lenet_dense_backward switch over groups of 1 to 4 samples"
 #endif
 #define LENET_K 5          /* kernel height and width, both layers */
+#if LENET_C3_IN % 2
+#error "lenet_c3_backward sums the weight gradients of two input maps at a time"
+#endif
 
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */
 typedef float lenet_vf __attribute__((vector_size(16 * sizeof(float)), aligned(sizeof(float)), may_alias));
 typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned(sizeof(double)), may_alias));
+/* their comparison results and shuffle indices: integers of the same width */
+typedef int lenet_vfi __attribute__((vector_size(16 * sizeof(int))));
+typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))));
+/* SHUFFLE(v, i0, ..., i15): the vector of v[i0], ..., v[i15] */
+#if defined(__clang__)
+#define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define SHUFFLE(v, ...) __builtin_shuffle(v, (VI){__VA_ARGS__})
+#endif
 
 /* IN_REGISTER(v): keep vector v in a register. Where one loaded vector feeds several multiply-adds, gcc
  * may fold the load into each of them instead (a memory operand per instruction), and the loop is then
@@ -60,20 +78,26 @@ typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned
 
 #define T float
 #define V lenet_vf
+#define VI lenet_vfi
 #define FN(name) name##_f
-#include "fused_simd_template.h"
+#include "fused_conv_template.h"
+#include "fused_dense_template.h"
 #undef T
 #undef V
+#undef VI
 #undef FN
 #undef IN_REGISTER
 #define IN_REGISTER(v) ((void)0)    /* a double vector spans two registers */
 
 #define T double
 #define V lenet_vd
+#define VI lenet_vdi
 #define FN(name) name##_d
-#include "fused_simd_template.h"
+#include "fused_conv_template.h"
+#include "fused_dense_template.h"
 #undef T
 #undef V
+#undef VI
 #undef FN
 #undef IN_REGISTER
 

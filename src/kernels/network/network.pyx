@@ -4,8 +4,9 @@
 Design:
 - Each sample's activations and gradients are kept in a small contiguous work row. The layers are the
   per-sample helpers of ``src/kernels/layers/*_one.pxd`` (the same code as the per-layer kernels), except where the
-  compiler's vectorisation of those general loops falls short: C1, C3 and the dense layers come from
-  ``fused_simd.h`` (C with vector extensions; C3 is vectorised across its 16 output maps).
+  compiler's vectorisation of those general loops falls short: C1, C3, the dense layers and the modern
+  variant's max-pool backward come from ``fused_simd.h`` (C with vector extensions; C3 is vectorised
+  across its 16 output maps).
 - A thread takes its samples in groups of up to LENET_GROUP (4) consecutive ones: each goes through the
   convolutions alone, the group goes through the dense layers together, so that C5's 48,000 weights
   (and their gradients) stream through the cache once per group, not once per sample.
@@ -36,10 +37,9 @@ from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
 from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, OUT, PART_C1, PARTIAL, S2, S4,
                            LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward,
                            _c3_forward, _c3_transpose_weights, _dense_forward, _dense_layer_backward,
-                           _fold_partial)
+                           _fold_partial, _maxpool_backward)
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
-from pool_one cimport (_maxpool_backward_one, _maxpool_forward_one, _subsample_backward_one,
-                      _subsample_forward_one)
+from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 
 
 cdef class NetworkLayout:
@@ -121,7 +121,7 @@ cdef inline void _pool_backward(floating* dx, floating* dout, const floating* x,
         _activate_backward(dout, out, C * (H // 2) * (H // 2), paper)
         _subsample_backward_one(dx, g + coef, g + bias, dout, x, w + coef, C, H, H, False)
     else:
-        _maxpool_backward_one(dx, dout, x, C, H, H)
+        _maxpool_backward(dx, dout, x, C, H)
 
 
 

@@ -1,0 +1,295 @@
+/* The convolution helpers (C1, C3) and lenet_sum_lanes for one element type T with vector type V (16 lanes);
+ * included by fused_simd.h once per type, with FN(name) naming the specialisation. Arrays are one
+ * sample's, contiguous, channels first. */
+
+static inline T FN(lenet_sum_lanes)(const V a)
+{
+    /* the 16 lanes added pairwise in a fixed order (that of _sum_lanes in layers/lanes.pxd) */
+    return ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
+            + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))));
+}
+
+static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, const T* restrict w,
+                                        const T* restrict b)
+{
+    /* x (32, 32), w (6, 5, 5), b (6,) -> out (6, 28, 28); an output row as the vectors of positions 0-15
+     * and 12-27 (h = 0, 1), both at once: 12 independent sums, each weight broadcast once for both */
+    const int p0[2] = {0, LENET_C1_O - 16};
+    for (int y = 0; y < LENET_C1_O; y++) {
+        V acc[2][LENET_C1_OUT];
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < LENET_C1_OUT; k++)
+                acc[h][k] = (V){0} + b[k];
+        for (int i = 0; i < LENET_K; i++)
+            for (int j = 0; j < LENET_K; j++) {
+                V xv[2];
+                for (int h = 0; h < 2; h++)
+                    xv[h] = *(const V*)(x + (y + i) * LENET_C1_H + p0[h] + j);
+                for (int k = 0; k < LENET_C1_OUT; k++) {
+                    const T wk = w[(k * LENET_K + i) * LENET_K + j];
+                    for (int h = 0; h < 2; h++)
+                        acc[h][k] += wk * xv[h];
+                }
+            }
+        for (int h = 0; h < 2; h++)      /* 0-15 first: 12-15 are then written again, with the same values */
+            for (int k = 0; k < LENET_C1_OUT; k++)
+                *(V*)(out + (k * LENET_C1_O + y) * LENET_C1_O + p0[h]) = acc[h][k];
+    }
+}
+
+static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* restrict dout, const T* restrict x)
+{
+    /* lanes (156, 16) += the partial sums of d(loss)/d(w[k, i, j]) (row (k * 5 + i) * 5 + j) and of
+     * d(loss)/d(b[k]) (row 150 + k), for dout (6, 28, 28) and x (32, 32); an output row as the vectors
+     * of positions 0-15 and 12-27, the first four lanes of the second one zeroed (counted already) */
+    const V second = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    V* dw = (V*)lanes;
+    for (int k0 = 0; k0 < LENET_C1_OUT; k0 += 3)       /* three maps at a time: 15 accumulators */
+        for (int i = 0; i < LENET_K; i++) {
+            V a[3][LENET_K];
+            for (int m = 0; m < 3; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    a[m][j] = dw[((k0 + m) * LENET_K + i) * LENET_K + j];
+            for (int y = 0; y < LENET_C1_O; y++)
+                for (int p0 = 0; p0 <= LENET_C1_O - 16; p0 += LENET_C1_O - 16) {
+                    V xv[LENET_K];
+                    for (int j = 0; j < LENET_K; j++) {
+                        xv[j] = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
+                        IN_REGISTER(xv[j]);     /* loaded once for the three maps */
+                    }
+                    for (int m = 0; m < 3; m++) {
+                        V d = *(const V*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0);
+                        if (p0)
+                            d *= second;
+                        for (int j = 0; j < LENET_K; j++)
+                            a[m][j] += d * xv[j];
+                    }
+                }
+            for (int m = 0; m < 3; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    dw[((k0 + m) * LENET_K + i) * LENET_K + j] = a[m][j];
+        }
+    for (int k = 0; k < LENET_C1_OUT; k++) {
+        V s = dw[LENET_C1_OUT * LENET_K * LENET_K + k];
+        for (int y = 0; y < LENET_C1_O; y++) {
+            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O);
+            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O + LENET_C1_O - 16) * second;
+        }
+        dw[LENET_C1_OUT * LENET_K * LENET_K + k] = s;
+    }
+}
+
+static inline void FN(lenet_c1_fold)(T* restrict dw, T* restrict db, T* restrict lanes)
+{
+    /* dw (6, 5, 5) and db (6,) += the sums of their lanes; lanes is zeroed */
+    for (int r = 0; r < LENET_C1_LANES; r++) {
+        T* a = lanes + r * 16;
+        const T s = FN(lenet_sum_lanes)(*(const V*)a);
+        if (r < LENET_C1_OUT * LENET_K * LENET_K)
+            dw[r] += s;
+        else
+            db[r - LENET_C1_OUT * LENET_K * LENET_K] += s;
+        for (int l = 0; l < 16; l++)
+            a[l] = 0;
+    }
+}
+
+static inline void FN(lenet_c3_transpose_weights)(T* restrict wt, const T* restrict w,
+                                                  const unsigned char* restrict table)
+{
+    /* w (16, 6, 5, 5), table (6, 16) -> wt (6, 5, 5, 16), zero where unconnected */
+    const int taps = LENET_K * LENET_K;
+    memset(wt, 0, LENET_C3_IN * taps * LENET_C3_OUT * sizeof(T));
+    for (int k = 0; k < LENET_C3_OUT; k++)
+        for (int c = 0; c < LENET_C3_IN; c++)
+            if (table[c * LENET_C3_OUT + k])
+                for (int t = 0; t < taps; t++)
+                    wt[(c * taps + t) * LENET_C3_OUT + k] = w[(k * LENET_C3_IN + c) * taps + t];
+}
+
+static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, const T* restrict wt,
+                                        const T* restrict b)
+{
+    /* x (6, 14, 14), wt (6, 5, 5, 16), b (16,) -> out (16, 10, 10): an output row's 10 positions in
+     * 10 accumulators, each weight vector loaded once per row */
+    const V bias = *(const V*)b;
+    for (int y = 0; y < LENET_C3_O; y++) {
+        V acc[LENET_C3_O];
+        for (int p = 0; p < LENET_C3_O; p++)
+            acc[p] = bias;
+        for (int c = 0; c < LENET_C3_IN; c++)
+            for (int i = 0; i < LENET_K; i++) {
+                const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
+                const T* w = wt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT;
+                for (int j = 0; j < LENET_K; j++) {
+                    const V wv = *(const V*)(w + j * LENET_C3_OUT);
+                    for (int p = 0; p < LENET_C3_O; p++)
+                        acc[p] += row[p + j] * wv;
+                }
+            }
+        for (int p = 0; p < LENET_C3_O; p++)
+            for (int k = 0; k < LENET_C3_OUT; k++)
+                out[(k * LENET_C3_O + y) * LENET_C3_O + p] = acc[p][k];
+    }
+}
+
+static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const T* restrict dout,
+                                         const T* restrict x, const T* restrict w,
+                                         const unsigned char* restrict table, T* restrict scratch)
+{
+    /* dout (16, 10, 10), x (6, 14, 14), w (16, 6, 5, 5) -> dx (6, 14, 14) overwritten; part += the
+     * gradient of the transposed weights (6, 5, 5, 16) and then of the biases (16,): sums over the
+     * positions (y, p) of x[c, y + i, p + j] dout[:, y, p] and of dout[:, y, p].
+     * scratch: 1600 values (dout position-major), then 16 x 10 rows of LENET_C3_PAD (dout's rows with
+     * four zeros on either side) */
+    const int positions = LENET_C3_O * LENET_C3_O;
+    T* dt = scratch;
+    T* padded = scratch + positions * LENET_C3_OUT;
+    for (int q = 0; q < positions; q++)
+        for (int k = 0; k < LENET_C3_OUT; k++)
+            dt[q * LENET_C3_OUT + k] = dout[k * positions + q];
+
+    /* weights and biases, vectorised across the 16 maps */
+    V* db = (V*)(part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT);
+    V bias = *db;
+    for (int q = 0; q < positions; q++)
+        bias += *(const V*)(dt + q * LENET_C3_OUT);
+    *db = bias;
+    for (int c = 0; c < LENET_C3_IN; c += 2)       /* two input maps at a time: 10 independent sums */
+        for (int i = 0; i < LENET_K; i++) {
+            V* dw0 = (V*)(part + (c * LENET_K + i) * LENET_K * LENET_C3_OUT);
+            V* dw1 = (V*)(part + ((c + 1) * LENET_K + i) * LENET_K * LENET_C3_OUT);
+            V a[2][LENET_K];                            /* the five taps j of maps c and c + 1 */
+            for (int j = 0; j < LENET_K; j++) {
+                a[0][j] = dw0[j];
+                a[1][j] = dw1[j];
+            }
+            for (int y = 0; y < LENET_C3_O; y++) {
+                const T* row0 = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
+                const T* row1 = row0 + LENET_C3_H * LENET_C3_H;
+                for (int p = 0; p < LENET_C3_O; p++) {
+                    V d = *(const V*)(dt + (y * LENET_C3_O + p) * LENET_C3_OUT);
+                    IN_REGISTER(d);     /* loaded once for the ten sums */
+                    for (int j = 0; j < LENET_K; j++) {
+                        a[0][j] += row0[p + j] * d;
+                        a[1][j] += row1[p + j] * d;
+                    }
+                }
+            }
+            for (int j = 0; j < LENET_K; j++) {
+                dw0[j] = a[0][j];
+                dw1[j] = a[1][j];
+            }
+        }
+
+    /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used): an input row y of map k
+     * shifted by j, loaded once, adds into the rows y + i of dx[c], i < 5, all 14 held in registers */
+    memset(padded, 0, LENET_C3_OUT * LENET_C3_O * LENET_C3_PAD * sizeof(T));
+    for (int r = 0; r < LENET_C3_OUT * LENET_C3_O; r++)
+        memcpy(padded + r * LENET_C3_PAD + LENET_K - 1, dout + r * LENET_C3_O, LENET_C3_O * sizeof(T));
+    for (int c = 0; c < LENET_C3_IN; c++) {
+        V acc[LENET_C3_H];
+        for (int r = 0; r < LENET_C3_H; r++)
+            acc[r] = (V){0};
+        for (int k = 0; k < LENET_C3_OUT; k++) {
+            if (!table[c * LENET_C3_OUT + k])
+                continue;
+            const T* wk = w + (k * LENET_C3_IN + c) * LENET_K * LENET_K;
+            for (int j = 0; j < LENET_K; j++) {
+#pragma GCC unroll 10
+                for (int y = 0; y < LENET_C3_O; y++) {
+                    /* lane p: dout[k, y, p - j] (zero outside the row) */
+                    const V v = *(const V*)(padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j);
+#pragma GCC unroll 5
+                    for (int i = 0; i < LENET_K; i++)
+                        acc[y + i] += wk[i * LENET_K + j] * v;
+                }
+            }
+        }
+        for (int r = 0; r < LENET_C3_H; r++)
+            for (int p = 0; p < LENET_C3_H; p++)
+                dx[(c * LENET_C3_H + r) * LENET_C3_H + p] = acc[r][p];
+    }
+}
+
+static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict part,
+                                     const unsigned char* restrict table)
+{
+    /* dw (16, 6, 5, 5) += part's weight gradient transposed back, for the connected pairs only, and db (16,)
+     * += its bias gradient; part is zeroed */
+    T* dwt = part;
+    T* dbt = part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT;
+    for (int k = 0; k < LENET_C3_OUT; k++) {
+        db[k] += dbt[k];
+        dbt[k] = 0;
+    }
+    const int taps = LENET_K * LENET_K;
+    for (int c = 0; c < LENET_C3_IN; c++)
+        for (int t = 0; t < taps; t++)
+            for (int k = 0; k < LENET_C3_OUT; k++) {
+                if (table[c * LENET_C3_OUT + k])
+                    dw[(k * LENET_C3_IN + c) * taps + t] += dwt[(c * taps + t) * LENET_C3_OUT + k];
+                dwt[(c * taps + t) * LENET_C3_OUT + k] = 0;
+            }
+}
+
+static inline V FN(lenet_select)(const VI mask, const V yes, const V no)
+{
+    /* lane l: yes[l] where mask[l] is all ones, no[l] where it is zero */
+    return (V)((mask & (VI)yes) | (~mask & (VI)no));
+}
+
+static inline void FN(lenet_maxpool_backward_16)(T* restrict dtop, T* restrict dbottom, const T* restrict top,
+                                                 const T* restrict bottom, const T* restrict d, const int count)
+{
+    /* the 8 blocks of 16 positions of a row pair: a lane pair (2j, 2j + 1) holds block j; the first `count`
+     * positions are stored */
+    const V zero = {0};
+    const VI even = {-1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0};
+    const V t = *(const V*)top, u = *(const V*)bottom, dv = *(const V*)d;
+    const V a = SHUFFLE(t, 0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);     /* top left, twice */
+    const V b = SHUFFLE(t, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);     /* top right */
+    const V e = SHUFFLE(u, 0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);     /* bottom left */
+    const V f = SHUFFLE(u, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);     /* bottom right */
+    const V dj = SHUFFLE(dv, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const VI gb = (VI)(b > a);
+    const V m1 = FN(lenet_select)(gb, b, a);
+    const VI ge = (VI)(e > m1);
+    const V m2 = FN(lenet_select)(ge, e, m1);
+    const VI gf = (VI)(f > m2);
+    const V left3 = FN(lenet_select)(gf, zero, dj);     /* the gradient if one of the first three wins */
+    const V left2 = FN(lenet_select)(ge, zero, left3);  /* ... of the first two */
+    const V to_top = FN(lenet_select)(even, FN(lenet_select)(gb, zero, left2), FN(lenet_select)(gb, left2, zero));
+    const V to_bottom = FN(lenet_select)(even, FN(lenet_select)(ge, left3, zero), FN(lenet_select)(gf, dj, zero));
+    if (count == 16) {
+        *(V*)dtop = to_top;
+        *(V*)dbottom = to_bottom;
+    } else {
+        memcpy(dtop, &to_top, count * sizeof(T));
+        memcpy(dbottom, &to_bottom, count * sizeof(T));
+    }
+}
+
+static inline void FN(lenet_maxpool_backward)(T* restrict dx, const T* restrict dout, const T* restrict x,
+                                              const int C, const int H)
+{
+    /* 2x2 max pooling of x (C, H, H), H even: dx (C, H, H) = dout (C, H/2, H/2) at each block's first
+     * maximum (top left, top right, bottom left, bottom right: the comparisons of _max_block in
+     * layers/pool_one.pxd, so a NaN never wins), zeros at the other three. A row pair goes 16 positions
+     * at a time, the last vector overlapping the one before (the same values written twice), or, in rows
+     * shorter than 16, partly stored; loads read up to 16 values past a row, which the work row holds. */
+    const int Ho = H / 2;
+    for (int r = 0; r < C * Ho; r++) {          /* the row pairs of every map */
+        const T* top = x + 2 * r * H;
+        T* dtop = dx + 2 * r * H;
+        const T* d = dout + r * Ho;
+        if (H < 16) {
+            FN(lenet_maxpool_backward_16)(dtop, dtop + H, top, top + H, d, H);
+            continue;
+        }
+        for (int q = 0; q < H; q += 16) {
+            const int p = q + 16 <= H ? q : H - 16;
+            FN(lenet_maxpool_backward_16)(dtop + p, dtop + H + p, top + p, top + H + p, d + p / 2, 16);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+/* The dense-layer helpers for one element type T with vector type V (16 lanes); included by fused_simd.h
+ * once per type, after fused_conv_template.h (lenet_sum_lanes), with FN(name) naming the specialisation. */
+
+static inline __attribute__((always_inline)) int
+FN(lenet_dense_forward_rows)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
+                             int F, int k, int K, ptrdiff_t stride, const int n, const int rows)
+{
+    /* the outputs k, k + 1, ... of the n samples, `rows` at a time while a whole block fits below K:
+     * rows * n independent sums in registers (one sum alone would wait on each multiply-add's latency);
+     * returns the first row not done */
+    const int full = F - F % 16;
+    for (; k + rows <= K; k += rows) {
+        V acc[8][LENET_GROUP];
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < n; s++)
+                acc[r][s] = (V){0};
+        for (int f = 0; f < full; f += 16) {
+            V xv[LENET_GROUP];
+            for (int s = 0; s < n; s++) {
+                xv[s] = *(const V*)(x + s * stride + f);
+                IN_REGISTER(xv[s]);     /* loaded once for all the rows */
+            }
+            for (int r = 0; r < rows; r++) {
+                const V wv = *(const V*)(w + (ptrdiff_t)(k + r) * F + f);
+                for (int s = 0; s < n; s++)
+                    acc[r][s] += wv * xv[s];
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < n; s++) {
+                for (int l = 0; l < F - full; l++)
+                    acc[r][s][l] += w[(ptrdiff_t)(k + r) * F + full + l] * x[s * stride + full + l];
+                out[s * stride + k + r] = b[k + r] + FN(lenet_sum_lanes)(acc[r][s]);
+            }
+    }
+    return k;
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_forward_n)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
+                          int F, int K, ptrdiff_t stride, const int n)
+{
+    /* 8 rows at a time for one or two samples, 4 for more, then the rest one by one */
+    int k = FN(lenet_dense_forward_rows)(out, x, w, b, F, 0, K, stride, n, n <= 2 ? 8 : 4);
+    FN(lenet_dense_forward_rows)(out, x, w, b, F, k, K, stride, n, 1);
+}
+
+static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x, const T* restrict w,
+                                           const T* restrict b, int F, int K, ptrdiff_t stride, int n)
+{
+    /* for the samples s < n (n <= LENET_GROUP; their arrays stride apart): out_s (K,) = b + w x_s, each
+     * sum as _dense_forward_one's (16 partial sums, then lenet_sum_lanes), each weight row read once
+     * for all n; a switch on n, so that each case has constant loops (accumulators in registers) */
+    switch (n) {
+    case 1: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 1); break;
+    case 2: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 2); break;
+    case 3: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 3); break;
+    default: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 4); break;
+    }
+}
+
+static inline __attribute__((always_inline)) int
+FN(lenet_dense_backward_cols)(T* restrict dx, T* restrict dw, const T* restrict dout, const T* restrict x,
+                              const T* restrict w, int f, int F, int K, ptrdiff_t stride, const int n,
+                              const int width)
+{
+    /* the inputs f, f + 1, ... `width` vectors at a time while a whole block fits below F: every
+     * sample's dx for the block in registers, each weight and gradient vector loaded once for all n
+     * samples; returns the first input not done */
+    for (; f + 16 * width <= F; f += 16 * width) {
+        V acc[LENET_GROUP][2], xv[LENET_GROUP][2];
+        for (int s = 0; s < n; s++)
+            for (int h = 0; h < width; h++) {
+                acc[s][h] = (V){0};
+                xv[s][h] = *(const V*)(x + s * stride + f + 16 * h);
+            }
+        for (int k = 0; k < K; k++) {
+            V wv[2], gv[2];
+            for (int h = 0; h < width; h++) {
+                wv[h] = *(const V*)(w + (ptrdiff_t)k * F + f + 16 * h);
+                IN_REGISTER(wv[h]);     /* loaded once for all the samples */
+                gv[h] = *(const V*)(dw + (ptrdiff_t)k * F + f + 16 * h);
+            }
+            for (int s = 0; s < n; s++) {
+                const T d = dout[s * stride + k];
+                for (int h = 0; h < width; h++) {
+                    acc[s][h] += d * wv[h];
+                    gv[h] += d * xv[s][h];
+                }
+            }
+            for (int h = 0; h < width; h++)
+                *(V*)(dw + (ptrdiff_t)k * F + f + 16 * h) = gv[h];
+        }
+        for (int s = 0; s < n; s++)
+            for (int h = 0; h < width; h++)
+                *(V*)(dx + s * stride + f + 16 * h) = acc[s][h];
+    }
+    return f;
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                           const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
+{
+    /* 32 inputs at a time, then 16, then the rest one by one */
+    int f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, 0, F, K, stride, n, 2);
+    f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, f, F, K, stride, n, 1);
+    for (; f < F; f++)
+        for (int s = 0; s < n; s++) {
+            T acc = 0;
+            for (int k = 0; k < K; k++) {
+                acc += dout[s * stride + k] * w[(ptrdiff_t)k * F + f];
+                dw[(ptrdiff_t)k * F + f] += dout[s * stride + k] * x[s * stride + f];
+            }
+            dx[s * stride + f] = acc;
+        }
+    for (int k = 0; k < K; k++)
+        for (int s = 0; s < n; s++)
+            db[k] += dout[s * stride + k];
+}
+
+static inline void FN(lenet_dense_backward)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
+                                            const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride,
+                                            int n)
+{
+    /* for the samples s < n (n <= LENET_GROUP; their arrays stride apart), dout_s (K,), x_s (F,), w (K, F)
+     * -> dx_s (F,) overwritten (the sum over k ascending); dw (K, F) and db (K,) accumulated, the samples
+     * in order. Each weight row and gradient row streams past once for all n samples. */
+    switch (n) {
+    case 1: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 1); break;
+    case 2: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 2); break;
+    case 3: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 3); break;
+    default: FN(lenet_dense_backward_n)(dx, dw, db, dout, x, w, F, K, stride, 4); break;
+    }
+}
+
+static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, T* restrict b, T* restrict vw,
+                                                 T* restrict vb, const T* restrict step_w,
+                                                 const T* restrict step_b, const T* restrict dout,
+                                                 const T* restrict x, int F, int K, T momentum, T decay)
+{
+    /* One sample's dense backward with its update folded in (batch size 1), so that the weights and their
+     * step sizes stream past once, with no gradient row: dx (F,) overwritten (through the weights before
+     * their update, the sum over k ascending), then w (K, F) and b (K,) updated with the gradient
+     * dout x^T and dout as train.pyx's _update does (vw, vb: the velocities; NULL without momentum). */
+    int f = 0;
+    for (; f + 16 <= F; f += 16) {
+        V acc = {0};
+        const V xv = *(const V*)(x + f);
+        for (int k = 0; k < K; k++) {
+            const ptrdiff_t at = (ptrdiff_t)k * F + f;
+            const V wv = *(const V*)(w + at), st = *(const V*)(step_w + at);
+            const V g = dout[k] * xv;
+            acc += dout[k] * wv;
+            if (vw) {
+                const V v = momentum * *(const V*)(vw + at) + (g + decay * wv);
+                *(V*)(vw + at) = v;
+                *(V*)(w + at) = wv - st * v;
+            } else {
+                *(V*)(w + at) = wv - st * (g + decay * wv);
+            }
+        }
+        *(V*)(dx + f) = acc;
+    }
+    for (; f < F; f++) {
+        T acc = 0;
+        for (int k = 0; k < K; k++) {
+            const ptrdiff_t at = (ptrdiff_t)k * F + f;
+            const T wv = w[at], g = dout[k] * x[f];
+            acc += dout[k] * wv;
+            if (vw) {
+                vw[at] = momentum * vw[at] + (g + decay * wv);
+                w[at] = wv - step_w[at] * vw[at];
+            } else {
+                w[at] = wv - step_w[at] * (g + decay * wv);
+            }
+        }
+        dx[f] = acc;
+    }
+    for (int k = 0; k < K; k++) {
+        if (vb) {
+            vb[k] = momentum * vb[k] + (dout[k] + decay * b[k]);
+            b[k] -= step_b[k] * vb[k];
+        } else {
+            b[k] -= step_b[k] * (dout[k] + decay * b[k]);
+        }
+    }
+}
