@@ -4,7 +4,8 @@
                                    [--env NAME:VAR=VALUE]
 
 Each round runs bench/model_throughput.py once under every interpreter in turn, in the opposite order every
-other round (--per-run timed rounds in that process, their median); the table gives the median over rounds of each case per install and each
+other round (--per-run timed rounds in that process, their best: on a noisy machine the median of a few
+in-process rounds still drifts with the neighbours, the best much less); the table gives the median over rounds of each case per install and each
 install's ratio to the first. --env sets an environment variable for one install only (for example
 portable-avx2:LENET_FAST_ISA=avx2, with the same interpreter under two names).
 """
@@ -41,7 +42,7 @@ def main():
             for name in order:
                 python = installs[name]
                 subprocess.run([python, os.path.join(HERE, "model_throughput.py"), "--rounds", str(args.per_run),
-                                "--variant", args.variant, "--json", out], env=envs[name], check=True, stdout=subprocess.DEVNULL, cwd=tmp)
+                                "--variant", args.variant, "--best", "--json", out], env=envs[name], check=True, stdout=subprocess.DEVNULL, cwd=tmp)
                 with open(out) as f:
                     for case, rate in json.load(f).items():
                         results[name].setdefault(case, []).append(rate)

@@ -21,7 +21,10 @@ from .report import print_report
 TRAIN_BATCHES = (1, 16, 64, 256)
 MODERN_TRAIN_BATCH = 64
 EPOCH_IMAGES = 60_000           # an MNIST training epoch, for the derived seconds per epoch
-PAUSE = 0.005                   # seconds between two contenders' runs in a repetition (not timed)
+# Seconds between two contenders' runs in a repetition (not timed), so that each starts on a quiet machine:
+# ONNX Runtime's threads spin on after its calls; measured on a 2-core machine, lenet_fast's 2-thread
+# training ran at 54% of its speed 20 ms after ONNX Runtime's last call, at 96% after 50 ms.
+PAUSE = 0.1
 
 
 def parse_threads(text):
@@ -229,7 +232,7 @@ def _measure(plan, cases, run):
             peaks[k].append(_platform.fma_peak_gflops(plan.probe_seconds, k))
         for keys, runs in cases:
             for name, call in runs.items():
-                time.sleep(PAUSE)       # the previous contender's spinning threads go to sleep
+                time.sleep(PAUSE)       # the previous contender's spinning threads stop
                 for key, figure in zip(keys, call()):
                     values.setdefault(key + (name,), []).append(figure)
     return values, peaks
