@@ -233,12 +233,6 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
             }
 }
 
-static inline V FN(lenet_select)(const VI mask, const V yes, const V no)
-{
-    /* lane l: yes[l] where mask[l] is all ones, no[l] where it is zero */
-    return (V)((mask & (VI)yes) | (~mask & (VI)no));
-}
-
 static inline void FN(lenet_maxpool_backward_16)(T* restrict dtop, T* restrict dbottom, const T* restrict top,
                                                  const T* restrict bottom, const T* restrict d, const int count)
 {
@@ -253,14 +247,14 @@ static inline void FN(lenet_maxpool_backward_16)(T* restrict dtop, T* restrict d
     const V f = SHUFFLE(u, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);     /* bottom right */
     const V dj = SHUFFLE(dv, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const VI gb = (VI)(b > a);
-    const V m1 = FN(lenet_select)(gb, b, a);
+    const V m1 = SELECT(gb, b, a);
     const VI ge = (VI)(e > m1);
-    const V m2 = FN(lenet_select)(ge, e, m1);
+    const V m2 = SELECT(ge, e, m1);
     const VI gf = (VI)(f > m2);
-    const V left3 = FN(lenet_select)(gf, zero, dj);     /* the gradient if one of the first three wins */
-    const V left2 = FN(lenet_select)(ge, zero, left3);  /* ... of the first two */
-    const V to_top = FN(lenet_select)(even, FN(lenet_select)(gb, zero, left2), FN(lenet_select)(gb, left2, zero));
-    const V to_bottom = FN(lenet_select)(even, FN(lenet_select)(ge, left3, zero), FN(lenet_select)(gf, dj, zero));
+    const V left3 = SELECT(gf, zero, dj);     /* the gradient if one of the first three wins */
+    const V left2 = SELECT(ge, zero, left3);  /* ... of the first two */
+    const V to_top = SELECT(even, SELECT(gb, zero, left2), SELECT(gb, left2, zero));
+    const V to_bottom = SELECT(even, SELECT(ge, left3, zero), SELECT(gf, dj, zero));
     if (count == 16) {
         *(V*)dtop = to_top;
         *(V*)dbottom = to_bottom;

@@ -59,6 +59,9 @@ typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned
 /* their comparison results and shuffle indices: integers of the same width */
 typedef int lenet_vfi __attribute__((vector_size(16 * sizeof(int))));
 typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))));
+/* SELECT(mask, yes, no): lane l is yes[l] where mask[l] (a comparison's result) is all ones, else no[l]
+ * (a macro: a function taking vectors by value gets a note on their ABI from gcc) */
+#define SELECT(mask, yes, no) ((V)(((mask) & (VI)(yes)) | (~(mask) & (VI)(no))))
 /* SHUFFLE(v, i0, ..., i15): the vector of v[i0], ..., v[i15] */
 #if defined(__clang__)
 #define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
