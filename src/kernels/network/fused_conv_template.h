@@ -13,28 +13,30 @@ static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, co
                                         const T* restrict b)
 {
     /* x (32, 32), w (6, 5, 5), b (6,) -> out (6, 28, 28); an output row as the vectors of positions 0-15
-     * and 12-27 (h = 0, 1), both at once: 12 independent sums, each weight broadcast once for both */
-    const int p0[2] = {0, LENET_C1_O - 16};
-    for (int y = 0; y < LENET_C1_O; y++) {
-        V acc[2][LENET_C1_OUT];
-        for (int h = 0; h < 2; h++)
-            for (int k = 0; k < LENET_C1_OUT; k++)
-                acc[h][k] = (V){0} + b[k];
-        for (int i = 0; i < LENET_K; i++)
-            for (int j = 0; j < LENET_K; j++) {
-                V xv[2];
-                for (int h = 0; h < 2; h++)
-                    xv[h] = *(const V*)(x + (y + i) * LENET_C1_H + p0[h] + j);
-                for (int k = 0; k < LENET_C1_OUT; k++) {
-                    const T wk = w[(k * LENET_K + i) * LENET_K + j];
-                    for (int h = 0; h < 2; h++)
-                        acc[h][k] += wk * xv[h];
+     * and 12-27 (h = 0, 1), with 32 registers both at once: 12 independent sums, each weight broadcast
+     * once for both; else one after the other (6 sums) */
+    enum { HALVES = LENET_SUMS_32 ? 2 : 1 };
+    for (int y = 0; y < LENET_C1_O; y++)
+        for (int h0 = 0; h0 < 2; h0 += HALVES) {   /* 0-15 first: 12-15 are then written again, alike */
+            V acc[HALVES][LENET_C1_OUT];
+            for (int h = 0; h < HALVES; h++)
+                for (int k = 0; k < LENET_C1_OUT; k++)
+                    acc[h][k] = (V){0} + b[k];
+            for (int i = 0; i < LENET_K; i++)
+                for (int j = 0; j < LENET_K; j++) {
+                    V xv[HALVES];
+                    for (int h = 0; h < HALVES; h++)
+                        xv[h] = *(const V*)(x + (y + i) * LENET_C1_H + (h0 + h) * (LENET_C1_O - 16) + j);
+                    for (int k = 0; k < LENET_C1_OUT; k++) {
+                        const T wk = w[(k * LENET_K + i) * LENET_K + j];
+                        for (int h = 0; h < HALVES; h++)
+                            acc[h][k] += wk * xv[h];
+                    }
                 }
-            }
-        for (int h = 0; h < 2; h++)      /* 0-15 first: 12-15 are then written again, with the same values */
-            for (int k = 0; k < LENET_C1_OUT; k++)
-                *(V*)(out + (k * LENET_C1_O + y) * LENET_C1_O + p0[h]) = acc[h][k];
-    }
+            for (int h = 0; h < HALVES; h++)
+                for (int k = 0; k < LENET_C1_OUT; k++)
+                    *(V*)(out + (k * LENET_C1_O + y) * LENET_C1_O + (h0 + h) * (LENET_C1_O - 16)) = acc[h][k];
+        }
 }
 
 static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* restrict dout, const T* restrict x)
@@ -44,10 +46,11 @@ static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* res
      * of positions 0-15 and 12-27, the first four lanes of the second one zeroed (counted already) */
     const V second = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     V* dw = (V*)lanes;
-    for (int k0 = 0; k0 < LENET_C1_OUT; k0 += 3)       /* three maps at a time: 15 accumulators */
+    enum { MAPS = LENET_SUMS_32 ? 3 : 1 };       /* maps at a time: 15 (or 5) accumulators */
+    for (int k0 = 0; k0 < LENET_C1_OUT; k0 += MAPS)
         for (int i = 0; i < LENET_K; i++) {
-            V a[3][LENET_K];
-            for (int m = 0; m < 3; m++)
+            V a[MAPS][LENET_K];
+            for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
                     a[m][j] = dw[((k0 + m) * LENET_K + i) * LENET_K + j];
             for (int y = 0; y < LENET_C1_O; y++)
@@ -57,7 +60,7 @@ static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* res
                         xv[j] = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
                         IN_REGISTER(xv[j]);     /* loaded once for the three maps */
                     }
-                    for (int m = 0; m < 3; m++) {
+                    for (int m = 0; m < MAPS; m++) {
                         V d = *(const V*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0);
                         if (p0)
                             d *= second;
@@ -65,7 +68,7 @@ static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* res
                             a[m][j] += d * xv[j];
                     }
                 }
-            for (int m = 0; m < 3; m++)
+            for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
                     dw[((k0 + m) * LENET_K + i) * LENET_K + j] = a[m][j];
         }
@@ -112,25 +115,27 @@ static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, co
 {
     /* x (6, 14, 14), wt (6, 5, 5, 16), b (16,) -> out (16, 10, 10): an output row's 10 positions in
      * 10 accumulators, each weight vector loaded once per row */
+    enum { BLOCK = LENET_SUMS_32 ? LENET_C3_O : LENET_C3_O / 2 };    /* positions summed together */
     const V bias = *(const V*)b;
-    for (int y = 0; y < LENET_C3_O; y++) {
-        V acc[LENET_C3_O];
-        for (int p = 0; p < LENET_C3_O; p++)
-            acc[p] = bias;
-        for (int c = 0; c < LENET_C3_IN; c++)
-            for (int i = 0; i < LENET_K; i++) {
-                const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
-                const T* w = wt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT;
-                for (int j = 0; j < LENET_K; j++) {
-                    const V wv = *(const V*)(w + j * LENET_C3_OUT);
-                    for (int p = 0; p < LENET_C3_O; p++)
-                        acc[p] += row[p + j] * wv;
+    for (int y = 0; y < LENET_C3_O; y++)
+        for (int p0 = 0; p0 < LENET_C3_O; p0 += BLOCK) {
+            V acc[BLOCK];
+            for (int p = 0; p < BLOCK; p++)
+                acc[p] = bias;
+            for (int c = 0; c < LENET_C3_IN; c++)
+                for (int i = 0; i < LENET_K; i++) {
+                    const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H + p0;
+                    const T* w = wt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT;
+                    for (int j = 0; j < LENET_K; j++) {
+                        const V wv = *(const V*)(w + j * LENET_C3_OUT);
+                        for (int p = 0; p < BLOCK; p++)
+                            acc[p] += FRESH(row[p + j]) * wv;
+                    }
                 }
-            }
-        for (int p = 0; p < LENET_C3_O; p++)
-            for (int k = 0; k < LENET_C3_OUT; k++)
-                out[(k * LENET_C3_O + y) * LENET_C3_O + p] = acc[p][k];
-    }
+            for (int p = 0; p < BLOCK; p++)
+                for (int k = 0; k < LENET_C3_OUT; k++)
+                    out[(k * LENET_C3_O + y) * LENET_C3_O + p0 + p] = acc[p][k];
+        }
 }
 
 static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const T* restrict dout,
@@ -155,31 +160,26 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
     for (int q = 0; q < positions; q++)
         bias += *(const V*)(dt + q * LENET_C3_OUT);
     *db = bias;
-    for (int c = 0; c < LENET_C3_IN; c += 2)       /* two input maps at a time: 10 independent sums */
+    enum { MAPS = LENET_SUMS_32 ? 2 : 1 };        /* input maps at a time: 10 (or 5) independent sums */
+    for (int c0 = 0; c0 < LENET_C3_IN; c0 += MAPS)
         for (int i = 0; i < LENET_K; i++) {
-            V* dw0 = (V*)(part + (c * LENET_K + i) * LENET_K * LENET_C3_OUT);
-            V* dw1 = (V*)(part + ((c + 1) * LENET_K + i) * LENET_K * LENET_C3_OUT);
-            V a[2][LENET_K];                            /* the five taps j of maps c and c + 1 */
-            for (int j = 0; j < LENET_K; j++) {
-                a[0][j] = dw0[j];
-                a[1][j] = dw1[j];
-            }
+            V a[MAPS][LENET_K];                         /* the five taps j of the maps c0, c0 + 1 */
+            for (int m = 0; m < MAPS; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    a[m][j] = *(const V*)(part + (((c0 + m) * LENET_K + i) * LENET_K + j) * LENET_C3_OUT);
             for (int y = 0; y < LENET_C3_O; y++) {
-                const T* row0 = x + (c * LENET_C3_H + y + i) * LENET_C3_H;
-                const T* row1 = row0 + LENET_C3_H * LENET_C3_H;
+                const T* row = x + (c0 * LENET_C3_H + y + i) * LENET_C3_H;
                 for (int p = 0; p < LENET_C3_O; p++) {
                     V d = *(const V*)(dt + (y * LENET_C3_O + p) * LENET_C3_OUT);
                     IN_REGISTER(d);     /* loaded once for the ten sums */
-                    for (int j = 0; j < LENET_K; j++) {
-                        a[0][j] += row0[p + j] * d;
-                        a[1][j] += row1[p + j] * d;
-                    }
+                    for (int m = 0; m < MAPS; m++)
+                        for (int j = 0; j < LENET_K; j++)
+                            a[m][j] += FRESH(row[m * LENET_C3_H * LENET_C3_H + p + j]) * d;
                 }
             }
-            for (int j = 0; j < LENET_K; j++) {
-                dw0[j] = a[0][j];
-                dw1[j] = a[1][j];
-            }
+            for (int m = 0; m < MAPS; m++)
+                for (int j = 0; j < LENET_K; j++)
+                    *(V*)(part + (((c0 + m) * LENET_K + i) * LENET_K + j) * LENET_C3_OUT) = a[m][j];
         }
 
     /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used): an input row y of map k
@@ -187,29 +187,33 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
     memset(padded, 0, LENET_C3_OUT * LENET_C3_O * LENET_C3_PAD * sizeof(T));
     for (int r = 0; r < LENET_C3_OUT * LENET_C3_O; r++)
         memcpy(padded + r * LENET_C3_PAD + LENET_K - 1, dout + r * LENET_C3_O, LENET_C3_O * sizeof(T));
-    for (int c = 0; c < LENET_C3_IN; c++) {
-        V acc[LENET_C3_H];
-        for (int r = 0; r < LENET_C3_H; r++)
-            acc[r] = (V){0};
-        for (int k = 0; k < LENET_C3_OUT; k++) {
-            if (!table[c * LENET_C3_OUT + k])
-                continue;
-            const T* wk = w + (k * LENET_C3_IN + c) * LENET_K * LENET_K;
-            for (int j = 0; j < LENET_K; j++) {
+    enum { ROWS = LENET_SUMS_32 ? LENET_C3_H : LENET_C3_H / 2 };      /* rows of dx[c] summed together */
+    for (int c = 0; c < LENET_C3_IN; c++)
+#pragma GCC unroll 2
+        for (int r0 = 0; r0 < LENET_C3_H; r0 += ROWS) {
+            V acc[ROWS];
+            for (int r = 0; r < ROWS; r++)
+                acc[r] = (V){0};
+            for (int k = 0; k < LENET_C3_OUT; k++) {
+                if (!table[c * LENET_C3_OUT + k])
+                    continue;
+                const T* wk = w + (k * LENET_C3_IN + c) * LENET_K * LENET_K;
+                for (int j = 0; j < LENET_K; j++) {
 #pragma GCC unroll 10
-                for (int y = 0; y < LENET_C3_O; y++) {
-                    /* lane p: dout[k, y, p - j] (zero outside the row) */
-                    const V v = *(const V*)(padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j);
+                    for (int y = 0; y < LENET_C3_O; y++) {
+                        /* lane p: dout[k, y, p - j] (zero outside the row) */
+                        const V v = *(const V*)(padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j);
 #pragma GCC unroll 5
-                    for (int i = 0; i < LENET_K; i++)
-                        acc[y + i] += wk[i * LENET_K + j] * v;
+                        for (int i = 0; i < LENET_K; i++)
+                            if (y + i >= r0 && y + i < r0 + ROWS)
+                                acc[y + i - r0] += FRESH(wk[i * LENET_K + j]) * v;
+                    }
                 }
             }
+            for (int r = 0; r < ROWS; r++)
+                for (int p = 0; p < LENET_C3_H; p++)
+                    dx[(c * LENET_C3_H + r0 + r) * LENET_C3_H + p] = acc[r][p];
         }
-        for (int r = 0; r < LENET_C3_H; r++)
-            for (int p = 0; p < LENET_C3_H; p++)
-                dx[(c * LENET_C3_H + r) * LENET_C3_H + p] = acc[r][p];
-    }
 }
 
 static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict part,

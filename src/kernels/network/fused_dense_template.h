@@ -40,8 +40,10 @@ static inline __attribute__((always_inline)) void
 FN(lenet_dense_forward_n)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
                           int F, int K, ptrdiff_t stride, const int n)
 {
-    /* 8 rows at a time for one or two samples, 4 for more, then the rest one by one */
-    int k = FN(lenet_dense_forward_rows)(out, x, w, b, F, 0, K, stride, n, n <= 2 ? 8 : 4);
+    /* 8 rows at a time for one or two samples, 4 for more, then the rest one by one (with fewer than 32
+     * registers: 2 rows, 1 for more than two samples) */
+    const int rows = LENET_SUMS_32 ? (n <= 2 ? 8 : 4) : (n <= 2 ? 2 : 1);
+    int k = FN(lenet_dense_forward_rows)(out, x, w, b, F, 0, K, stride, n, rows);
     FN(lenet_dense_forward_rows)(out, x, w, b, F, k, K, stride, n, 1);
 }
 
@@ -84,8 +86,8 @@ FN(lenet_dense_backward_cols)(T* restrict dx, T* restrict dw, const T* restrict 
             for (int s = 0; s < n; s++) {
                 const T d = dout[s * stride + k];
                 for (int h = 0; h < width; h++) {
-                    acc[s][h] += d * wv[h];
-                    gv[h] += d * xv[s][h];
+                    acc[s][h] += FRESH(d) * wv[h];
+                    gv[h] += FRESH(d) * xv[s][h];
                 }
             }
             for (int h = 0; h < width; h++)
@@ -102,8 +104,8 @@ static inline __attribute__((always_inline)) void
 FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
                            const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
 {
-    /* 32 inputs at a time, then 16, then the rest one by one */
-    int f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, 0, F, K, stride, n, 2);
+    /* 32 inputs at a time (with fewer than 32 registers: 16), then 16, then the rest one by one */
+    int f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, 0, F, K, stride, n, LENET_SUMS_32 ? 2 : 1);
     f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, f, F, K, stride, n, 1);
     for (; f < F; f++)
         for (int s = 0; s < n; s++) {
@@ -150,8 +152,8 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
         for (int k = 0; k < K; k++) {
             const ptrdiff_t at = (ptrdiff_t)k * F + f;
             const V wv = *(const V*)(w + at), st = *(const V*)(step_w + at);
-            const V g = dout[k] * xv;
-            acc += dout[k] * wv;
+            const V g = FRESH(dout[k]) * xv;
+            acc += FRESH(dout[k]) * wv;
             if (vw) {
                 const V v = momentum * *(const V*)(vw + at) + (g + decay * wv);
                 *(V*)(vw + at) = v;

@@ -79,10 +79,36 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #define IN_REGISTER(v) ((void)0)
 #endif
 
+/* Where a vector is wider than the target's registers (a float vector without AVX-512: two AVX2 or four
+ * SSE registers; a double vector everywhere), gcc lowers its operations piece by piece, and two patterns
+ * then go through the stack: more live vectors than the 16 registers hold, and a broadcast of a scalar
+ * shared by several multiply-adds, which it builds one element at a time. So:
+ * LENET_SUMS_32: the kernels keep as many independent sums as 32 registers allow (AVX-512), else fewer
+ * (the same sums in the same order, so the results are the same);
+ * FRESH(s): the scalar s, which gcc must not share between multiply-adds (each use broadcasts it again:
+ * one instruction), where a vector is wider than a register. */
+#if defined(__AVX512F__)
+#define LENET_SUMS_32 1
+#else
+#define LENET_SUMS_32 0
+#endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LENET_FRESH(s) ({ T fresh_ = (s); __asm__("" : "+x"(fresh_)); fresh_; })
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define LENET_FRESH(s) ({ T fresh_ = (s); __asm__("" : "+w"(fresh_)); fresh_; })
+#else
+#define LENET_FRESH(s) (s)
+#endif
+
 #define T float
 #define V lenet_vf
 #define VI lenet_vfi
 #define FN(name) name##_f
+#if LENET_SUMS_32
+#define FRESH(s) (s)
+#else
+#define FRESH(s) LENET_FRESH(s)
+#endif
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #undef T
@@ -90,12 +116,14 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #undef VI
 #undef FN
 #undef IN_REGISTER
+#undef FRESH
 #define IN_REGISTER(v) ((void)0)    /* a double vector spans two registers */
 
 #define T double
 #define V lenet_vd
 #define VI lenet_vdi
 #define FN(name) name##_d
+#define FRESH(s) LENET_FRESH(s)
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #undef T
@@ -103,5 +131,6 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #undef VI
 #undef FN
 #undef IN_REGISTER
+#undef FRESH
 
 #endif
