@@ -70,11 +70,12 @@ def _openmp_runtime():
 
 def _isa_line(info):
     """Which kernels run: a native build's -march, or the path a portable build chose at run time."""
+    request = ""
+    if _isa.REQUESTED:
+        request = f"; {_isa.ENV}={_isa.REQUESTED} {'not used' if _isa.PROBLEM else 'applied'}"
     if _isa.ISA == _isa.NATIVE:
-        return f"LENET_FAST_ARCH={info.get('arch', 'unknown')}"
-    forced = f", {_isa.ENV}={os.environ[_isa.ENV]}" if os.environ.get(_isa.ENV) else ""
-    return (f"path {_isa.ISA} of {', '.join(_isa.BUILT_PATHS)}, chosen at run time{forced}; "
-            f"LENET_FAST_ARCH=portable")
+        return f"LENET_FAST_ARCH={info.get('arch', 'unknown')}{request}"
+    return f"path {_isa.ISA} of {', '.join(_isa.BUILT_PATHS)}, chosen at run time; LENET_FAST_ARCH=portable{request}"
 
 
 def _isa_flags(info):

@@ -54,7 +54,8 @@ def choose(built, runnable, requested):
 
 
 BUILT_PATHS = list(build_info().get("isa_paths", {}))
-ISA, PROBLEM = choose(BUILT_PATHS, [p for p in BUILT_PATHS if _cpu.can_run(p)], os.environ.get(ENV, "").strip())
+REQUESTED = os.environ.get(ENV, "").strip()
+ISA, PROBLEM = choose(BUILT_PATHS, [p for p in BUILT_PATHS if _cpu.can_run(p)], REQUESTED)
 if PROBLEM:
     warnings.warn(PROBLEM, RuntimeWarning, stacklevel=2)
 
