@@ -5,14 +5,14 @@
  *
  * C1 (1 map of 32x32 -> 6 maps of 28x28, 5x5 kernels): a vector holds 16 positions of an output row,
  * for all 6 maps at once, so each loaded input vector serves 6 maps. An output row is two vectors,
- * positions 0-15 and 12-27, summed together: 12 independent sums, enough to keep two FMA units busy
- * through their latency (4 cycles x 2 units needs at least 8). The weight gradient is kept as 16
+ * positions 0-15 and 12-27, summed together where 32 registers allow (LENET_SUMS_32): 12 independent
+ * sums, enough to keep two FMA units busy through their latency (4 cycles x 2 units needs at least 8). The weight gradient is kept as 16
  * partial sums per weight ("lanes") over a whole batch, and summed once per batch, not once per sample.
  *
  * C3 (6 maps of 14x14 -> 16 maps of 10x10, 5x5 kernels, through the connection table): a vector holds
  * the 16 maps of one output position, so each loaded weight vector serves a row of positions and the
  * weight gradient needs no horizontal sums (it is summed for two input maps at a time: 10 independent
- * sums). The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j] at [c, i, j, k], with zeros for
+ * sums, where 32 registers allow). The weights come transposed, wt (6, 5, 5, 16) = w[k, c, i, j] at [c, i, j, k], with zeros for
  * the unconnected (c, k) pairs.
  *
  * Max-pool backward (the modern variant): the general loop compiles to branches; here, selects.
