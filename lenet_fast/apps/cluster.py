@@ -80,6 +80,7 @@ def executor(scheduler):
         return
     distributed = _import_distributed(scheduler)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_after_ctrl_c())      # first in, last out: also while the cluster closes
         if scheduler == "local":
             with _workers_ignore_ctrl_c():
                 cluster = stack.enter_context(distributed.LocalCluster(
@@ -91,6 +92,34 @@ def executor(scheduler):
             client = stack.enter_context(_connect(distributed, scheduler))
             description = f"the Dask cluster at {scheduler}"
         yield DaskExecutor(client, description)
+
+
+@contextlib.contextmanager
+def _quiet_after_ctrl_c():
+    """After a Ctrl-C, drop the errors that Dask's event loop logs (through tornado) while the client stops: a
+    KeyboardInterrupt that lands inside distributed's sync() can make its cancel callback fail with a
+    NameError, logged with a traceback. The interrupt itself still reaches the caller as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_ctrl_c(signum, frame):
+        interrupted.set()
+        return (previous if callable(previous) else signal.default_int_handler)(signum, frame)
+
+    def unless_interrupted(record):
+        return not interrupted.is_set()
+
+    logger = logging.getLogger("tornado.application")
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    logger.addFilter(unless_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        logger.removeFilter(unless_interrupted)
 
 
 @contextlib.contextmanager
