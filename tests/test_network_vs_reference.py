@@ -54,8 +54,9 @@ def _reference_steps(ref, spec, x, y, order, step, batch_size, momentum, weight_
 
 
 @pytest.mark.parametrize("variant,criterion", CONFIGS)
-def test_forward_equals_the_reference(variant, criterion, rng):
-    net, ref, x, _ = _setup(rng, variant, criterion)
+@pytest.mark.parametrize("n", [6, 19])     # 19: blocks of samples in vector lanes, then the rest
+def test_forward_equals_the_reference(variant, criterion, n, rng):
+    net, ref, x, _ = _setup(rng, variant, criterion, n)
     out = network_kernels.network_forward(net.flat_parameters, x, variant=variant,
                                           centers=net.parameters().get("output.centers"), n_threads=2)
     assert_close(out, ref.forward(x), np.float64, "scores")

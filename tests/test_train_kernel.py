@@ -221,8 +221,10 @@ def test_bad_arguments_are_named(bad, error, message, rng):
 @pytest.mark.parametrize("variant", ["paper", "modern"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("n", [0, 1, 7])
+@pytest.mark.parametrize("n", [0, 1, 7, 37])
 def test_network_forward_matches_the_layer_path(variant, dtype, n_threads, n, rng):
+    """37: whole blocks of samples in vector lanes (2 to 18 of them, by the ISA and dtype), then the rest
+    in work rows; every sample's outputs are still those of the layer path, bit for bit."""
     net = LeNet5(variant, dtype=dtype, seed=3)
     net._flat[:] += rng.normal(0, 0.05, net._flat.size).astype(dtype) * (net._flat != 0)
     x, _ = _data(rng, n, dtype)

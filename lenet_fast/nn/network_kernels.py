@@ -63,8 +63,8 @@ def network_args(params, variant, centers):
 def network_forward(params, x, *, variant, centers=None, out=None, n_threads=None):
     """The whole network's output for x (N, 1, 32, 32) in one compiled call: (N, 10) RBF penalties
     (paper) or logits (modern). params: the model's flat parameter array (``architecture(variant)``'s
-    layout). Each sample runs through all layers in a per-thread work row, so nothing of size N is
-    allocated but `out`."""
+    layout). Blocks of samples (as many as a vector register has lanes) run through all layers side by
+    side, the last few each in a per-thread work row; nothing of size N is allocated but `out`."""
     network = network_args(params, variant, centers)
     dtype = network["params"].dtype
     x = as_input(x, "x", dtype, 4)

@@ -2,6 +2,9 @@
 from cython cimport floating
 from libc.math cimport exp, log
 from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from lanes cimport LANES, _sum_lanes
 
 # --- Euclidean RBF output (Eq. 7) and the losses on the scores --------------------------------------
 
@@ -13,14 +16,22 @@ cdef enum:
 
 cdef inline void _rbf_forward_one(floating* out, const floating* x, const floating* centers, Py_ssize_t F,
                                   Py_ssize_t K) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating s, d
+    # out[i] = sum_j (x[j] - centers[i, j])^2 as LANES partial sums added in a fixed order, like a dense
+    # layer's (fused_lanes_template.h matches it); a plain running sum would be vectorised as an in-order
+    # reduction, whose products are not fused, unlike the scalar rest: rounding that depends on the ISA
+    cdef Py_ssize_t i, j, l, full = F - F % LANES
+    cdef floating acc[LANES]
+    cdef floating d
     for i in range(K):
-        s = 0
-        for j in range(F):
-            d = x[j] - centers[i * F + j]
-            s = s + d * d
-        out[i] = s
+        memset(acc, 0, sizeof(acc))
+        for j in range(F // LANES):
+            for l in range(LANES):
+                d = x[j * LANES + l] - centers[i * F + j * LANES + l]
+                acc[l] += d * d
+        for l in range(F - full):
+            d = x[full + l] - centers[i * F + full + l]
+            acc[l] += d * d
+        out[i] = _sum_lanes(acc)
 
 
 cdef inline void _rbf_backward_one(floating* dx, const floating* dout, const floating* x,

@@ -1,5 +1,5 @@
 /* The layers of the fused kernels (network.pyx) where the compiler's own vectorisation of the general
- * loops in the layer helpers (src/kernels/layers/*_one.pxd) falls short: LeNet-5's two convolutions and
+ * loops in the layer helpers (src/kernels/layers/, the *_one.pxd files) falls short: LeNet-5's two convolutions and
  * the dense layers.
  * The per-layer kernels keep the general loops.
  *
@@ -16,6 +16,8 @@
  * the unconnected (c, k) pairs.
  *
  * Max-pool backward (the modern variant): the general loop compiles to branches; here, selects.
+ *
+ * Inference of blocks of samples (fused_lanes_template.h): a sample per lane, every layer.
  *
  * Dense layers (C5, F6, the modern variant's output layer), for a group of up to LENET_GROUP samples at
  * once: each weight row (and in backward its gradient row) streams past once for the whole group, and
@@ -59,6 +61,21 @@ typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned
 /* their comparison results and shuffle indices: integers of the same width */
 typedef int lenet_vfi __attribute__((vector_size(16 * sizeof(int))));
 typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))));
+/* one register of the target ISA: a block of samples side by side (fused_lanes_template.h) */
+#if defined(__AVX512F__)
+#define LENET_VECTOR_BYTES 64
+#elif defined(__AVX__)
+#define LENET_VECTOR_BYTES 32
+#else
+#define LENET_VECTOR_BYTES 16
+#endif
+#define LENET_LANES_F (LENET_VECTOR_BYTES / 4)     /* samples in a block: float */
+#define LENET_LANES_D (LENET_VECTOR_BYTES / 8)     /* double */
+typedef float lenet_bvf __attribute__((vector_size(LENET_VECTOR_BYTES), aligned(sizeof(float)), may_alias));
+typedef double lenet_bvd __attribute__((vector_size(LENET_VECTOR_BYTES), aligned(sizeof(double)), may_alias));
+typedef int lenet_bvfi __attribute__((vector_size(LENET_VECTOR_BYTES)));
+typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
+#define LANES_SELECT(mask, yes, no) ((BV)(((mask) & (BVI)(yes)) | (~(mask) & (BVI)(no))))
 /* SELECT(mask, yes, no): lane l is yes[l] where mask[l] (a comparison's result) is all ones, else no[l]
  * (a macro: a function taking vectors by value gets a note on their ABI from gcc) */
 #define SELECT(mask, yes, no) ((V)(((mask) & (VI)(yes)) | (~(mask) & (VI)(no))))
@@ -103,6 +120,9 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #define T float
 #define V lenet_vf
 #define VI lenet_vfi
+#define BV lenet_bvf
+#define BVI lenet_bvfi
+#define BL LENET_LANES_F
 #define FN(name) name##_f
 #if LENET_SUMS_32
 #define FRESH(s) (s)
@@ -111,9 +131,13 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #endif
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
+#include "fused_lanes_template.h"
 #undef T
 #undef V
 #undef VI
+#undef BV
+#undef BVI
+#undef BL
 #undef FN
 #undef IN_REGISTER
 #undef FRESH
@@ -122,13 +146,20 @@ typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))))
 #define T double
 #define V lenet_vd
 #define VI lenet_vdi
+#define BV lenet_bvd
+#define BVI lenet_bvdi
+#define BL LENET_LANES_D
 #define FN(name) name##_d
 #define FRESH(s) LENET_FRESH(s)
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
+#include "fused_lanes_template.h"
 #undef T
 #undef V
 #undef VI
+#undef BV
+#undef BVI
+#undef BL
 #undef FN
 #undef IN_REGISTER
 #undef FRESH

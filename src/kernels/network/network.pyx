@@ -15,6 +15,9 @@ Design:
   ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
   C1's and C3's gradients are first kept in the layouts their code wants (16 partial sums per C1
   weight; C3's transposed) and folded into the gradient row once per batch.
+- Inference (``network_forward``) takes whole blocks of samples, one per lane of a vector register
+  (16 floats with AVX-512), through all layers side by side (``_forward_lanes``, ``fused_lanes.pxd``):
+  no lane is wasted and nothing needs a horizontal sum; the last few samples go through ``_forward``.
 - Batch size 1 runs serially, with no OpenMP region, and updates the dense layers within their backward
   pass (``_dense_layer_backward``), which saves streaming their gradient row. Larger batches spread
   their groups over the threads with a static ``prange``, each thread summing into its own gradient
@@ -34,10 +37,11 @@ from libc.string cimport memcpy, memset
 
 from thread_rows cimport add_thread_rows
 from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
-from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, OUT, PART_C1, PARTIAL, S2, S4,
+from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4,
                            LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward,
                            _c3_forward, _c3_transpose_weights, _dense_forward, _dense_layer_backward,
                            _fold_partial, _maxpool_backward)
+from fused_lanes cimport _lanes, _lanes_c1, _lanes_c3, _lanes_dense, _lanes_load, _lanes_pool, _lanes_store
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
 from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 
@@ -155,6 +159,37 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
             _rbf_forward_one(r + OUT, r + F6, centers, 84, 10)
     if not paper:
         _dense_forward(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10, n)
+
+
+cdef void _forward_lanes(floating* a, const floating* w, const floating* x, const unsigned char* table,
+                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
+    # the activations of the block of samples x (BL, 1, 32, 32) into a (LANES_WORK values, BL lanes
+    # each): a work row's activations, then the images
+    cdef Py_ssize_t BL = _lanes(a)
+    cdef floating* images = a + G * BL
+    cdef const floating* no_coef = NULL     # max pooling
+    _lanes_load(images, x)
+    # the modern variant's ReLU comes with the convolutions, the paper's squash after them
+    _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
+    if paper:
+        _activate(a + C1 * BL, (S2 - C1) * BL, paper)
+    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b, 6, 28)
+    if paper:
+        _activate(a + S2 * BL, (C3 - S2) * BL, paper)
+    _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
+    if paper:
+        _activate(a + C3 * BL, (S4 - C3) * BL, paper)
+    _lanes_pool(a + S4 * BL, a + C3 * BL, w + L.s4c if paper else no_coef, w + L.s4b, 16, 10)
+    if paper:
+        _activate(a + S4 * BL, (C5 - S4) * BL, paper)
+    _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
+    _activate(a + C5 * BL, (F6 - C5) * BL, paper)
+    _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
+    _activate(a + F6 * BL, (OUT - F6) * BL, paper)
+    if paper:
+        _lanes_dense(a + OUT * BL, a + F6 * BL, centers, NULL, 84, 10)
+    else:
+        _lanes_dense(a + OUT * BL, a + F6 * BL, w + L.ow, w + L.ob, 84, 10)
 
 
 cdef void _backward(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
@@ -304,38 +339,50 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
                     const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
                     const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
                     NetworkLayout layout, bint paper, int n_threads):
-    """The whole forward pass, a few samples at a time in a thread's work rows (which stay in cache)."""
+    """The whole forward pass: blocks of samples one per vector lane (``_forward_lanes``), then the last
+    few samples a few at a time in a thread's work rows; each sample's outputs are the same either way."""
     cdef Layout L = layout.L
-    cdef Py_ssize_t N = x.shape[0], n, s, group, first, count
+    cdef Py_ssize_t N = x.shape[0], BL = _lanes(<floating*>NULL), blocks = N // BL, done = blocks * BL
+    cdef Py_ssize_t n, s, first, count, group, block_threads = min(n_threads, blocks)
+    cdef Py_ssize_t rest_threads = min(n_threads, N - done), size
     cdef int tid
     cdef const floating* c = &centers[0, 0] if paper else NULL
     cdef floating* c3wt
     cdef floating* work
+    cdef void* memory
     if N == 0:
         return
-    n_threads = min(n_threads, N)      # one sample: no OpenMP region
-    group = min(LENET_GROUP, (N + n_threads - 1) // n_threads)
-    # C3's weights transposed, then each thread's work rows (malloc: a single image's call stays short)
-    c3wt = <floating*>malloc((C3_WEIGHTS + n_threads * group * WORK) * sizeof(floating))
-    if c3wt == NULL:
+    group = min(LENET_GROUP, (N - done + rest_threads - 1) // rest_threads) if rest_threads else 1
+    # C3's weights transposed, then the threads' work: 64-byte aligned (malloc: a single image's call
+    # stays short)
+    size = max(block_threads * LANES_WORK * BL, rest_threads * group * WORK)
+    memory = malloc((C3_WEIGHTS + size) * sizeof(floating) + 64)
+    if memory == NULL:
         raise MemoryError("network_forward: no memory for the work rows")
-    work = c3wt + C3_WEIGHTS
+    work = <floating*>((<size_t>memory + 63) // 64 * 64)
+    c3wt = work + size
     with nogil:
-        _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
-        if n_threads == 1:
-            for n in range((N + group - 1) // group):
-                first = n * group
+        for n in prange(blocks, schedule="static", num_threads=max(block_threads, 1)):
+            tid = threadid()
+            _forward_lanes(work + tid * LANES_WORK * BL, &params[0], &x[n * BL, 0, 0, 0], &table[0, 0], c, &L,
+                           paper)
+            _lanes_store(&out[n * BL, 0], work + (tid * LANES_WORK + OUT) * BL, 10)
+        if done < N:
+            _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
+        if rest_threads == 1:      # one sample (or a few): no OpenMP region
+            for n in range((N - done + group - 1) // group):
+                first = done + n * group
                 count = min(group, N - first)
                 _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + s * WORK + OUT, 10 * sizeof(floating))
-        else:
-            for n in prange((N + group - 1) // group, schedule="static", num_threads=n_threads):
+        elif rest_threads > 1:
+            for n in prange((N - done + group - 1) // group, schedule="static", num_threads=rest_threads):
                 tid = threadid()
-                first = n * group
+                first = done + n * group
                 count = min(group, N - first)
                 _forward(work + tid * group * WORK, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L,
                          paper)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + (tid * group + s) * WORK + OUT, 10 * sizeof(floating))
-        free(c3wt)
+        free(memory)
