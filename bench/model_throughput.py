@@ -3,8 +3,8 @@
     python bench/model_throughput.py [--rounds 7] [--variant paper|modern] [--best] [--json FILE]
 
 Cases: training (the fused compiled steps the Trainer runs: forward, loss, backward and update, 1,024
-samples per call) at batch 1 and 64; a layer-by-layer gradient step (LeNet5.gradients) at batch 1 and
-64; inference at batch 1024; each at 1 and 2 threads. Every round runs each case once, so machine noise
+samples per call) at batch 1, 64 and 256; a layer-by-layer gradient step (LeNet5.gradients) at batch 1
+and 64; inference at batch 1024; each at 1 and 2 threads. Every round runs each case once, so machine noise
 spreads over all of them.
 """
 import argparse
@@ -32,7 +32,7 @@ def main():
         images = rng.uniform(-0.1, 1.175, (1024, 1, 32, 32)).astype(np.float32)
         labels = rng.integers(0, 10, 1024)
         step = np.full(net.flat_parameters.size, 1e-4, dtype=np.float32)
-        for batch in (1, 64):
+        for batch in (1, 64, 256):
             run = (lambda net=net, batch=batch, images=images, labels=labels, step=step:
                    net.train_steps(images, labels, np.arange(1024), step, batch))
             cases.append((("training", batch, n_threads), run, 1024))

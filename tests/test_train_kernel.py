@@ -102,6 +102,27 @@ def test_every_group_size_matches_the_python_path(variant, batch_size, n_threads
 
 
 @pytest.mark.parametrize("variant,criterion", CONFIGS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size,n_threads", [(21, 1), (37, 2)])
+def test_blocks_in_lanes_match_the_python_path(variant, criterion, dtype, batch_size, n_threads, rng):
+    # a batch of at least a block (the samples of one vector: 2 to 16 by the ISA and dtype) for every
+    # thread goes through the convolutions in blocks, one sample per lane, as many blocks for every
+    # thread, and the rest in groups; here blocks and a rest in each batch, the last batch shorter
+    net, x, y, order, step = _setup(rng, variant, criterion, dtype, n=30, m=2 * batch_size + 9)
+    ref = LeNet5(variant, dtype=dtype, criterion=criterion, map_j=0.5, seed=4, n_threads=2)
+    v, ref_v = np.zeros_like(net._flat), np.zeros_like(net._flat)
+    losses, predictions = _kernel_steps(net, x, y, order, step, batch_size, 0.9, 1e-3, v, n_threads=n_threads)
+    ref_losses, ref_predictions = _python_steps(ref, x, y, order, step, batch_size, 0.9, 1e-3, ref_v)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(predictions, ref_predictions)
+    assert_close(losses, ref_losses, dtype, "losses")
+    assert_close(net._flat, ref._flat, dtype, "params")
+    assert_close(v, ref_v, dtype, "velocity")
+    if variant == "paper":
+        np.testing.assert_array_equal(net._flat[_unconnected()], 0)
+
+
+@pytest.mark.parametrize("variant,criterion", CONFIGS)
 def test_float32_follows_the_python_path(variant, criterion, rng):
     net, x, y, order, step = _setup(rng, variant, criterion, np.float32)
     ref = LeNet5(variant, dtype="float32", criterion=criterion, map_j=0.5, seed=4, n_threads=2)

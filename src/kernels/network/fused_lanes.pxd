@@ -1,16 +1,31 @@
-# The forward pass of a block of samples, one per vector lane (fused_lanes_template.h), with its
-# float/double dispatch (cimported by network.pyx). A block's arrays are (values, lanes): each value's
-# samples side by side.
+# Blocks of samples, one per vector lane (fused_lanes_template.h, fused_lanes_backward_template.h), with
+# their float/double dispatch (cimported by network.pyx). A block's arrays are (values, lanes): each
+# value's samples side by side. Partials: a vector per parameter of the convolutional layers, each lane
+# one sample's share of its gradient over a batch (laid out as below, LANES_PARTIAL vectors a thread).
 from cython cimport floating
+from libc.stdint cimport int64_t
+
+cdef enum:
+    LP_C1W = 0                  # C1's weights (6, 1, 5, 5)
+    LP_C1B = LP_C1W + 150
+    LP_S2C = LP_C1B + 6         # S2's coefficients and biases (paper)
+    LP_S2B = LP_S2C + 6
+    LP_C3W = LP_S2B + 6         # C3's weights (16, 6, 5, 5), zero outside the table
+    LP_C3B = LP_C3W + 2400
+    LP_S4C = LP_C3B + 16
+    LP_S4B = LP_S4C + 16
+    LANES_PARTIAL = LP_S4B + 16
 
 
 cdef extern from "fused_simd.h" nogil:
     enum: LENET_LANES_F     # samples in a block: float
     enum: LENET_LANES_D     # double
-    void lenet_lanes_load_f(float* a, const float* x)
-    void lenet_lanes_load_d(double* a, const double* x)
-    void lenet_lanes_store_f(float* out, const float* a, int K)
-    void lenet_lanes_store_d(double* out, const double* a, int K)
+    void lenet_lanes_load_f(float* a, const float* x, const int64_t* idx)
+    void lenet_lanes_load_d(double* a, const double* x, const int64_t* idx)
+    void lenet_lanes_store_f(float* rows, const float* a, int K, Py_ssize_t stride, int n)
+    void lenet_lanes_store_d(double* rows, const double* a, int K, Py_ssize_t stride, int n)
+    void lenet_lanes_take_f(float* a, const float* rows, int K, Py_ssize_t stride, int n)
+    void lenet_lanes_take_d(double* a, const double* rows, int K, Py_ssize_t stride, int n)
     void lenet_lanes_c1_f(float* out, const float* x, const float* w, const float* b, int relu)
     void lenet_lanes_c1_d(double* out, const double* x, const double* w, const double* b, int relu)
     void lenet_lanes_c3_f(float* out, const float* x, const float* w, const float* b, const unsigned char* table,
@@ -21,6 +36,18 @@ cdef extern from "fused_simd.h" nogil:
     void lenet_lanes_pool_d(double* out, const double* x, const double* coef, const double* bias, int C, int H)
     void lenet_lanes_dense_f(float* out, const float* x, const float* w, const float* b, int F, int K)
     void lenet_lanes_dense_d(double* out, const double* x, const double* w, const double* b, int F, int K)
+    void lenet_lanes_pool_backward_f(float* dx, float* dcoef, float* dbias, const float* dout, const float* x,
+                                     const float* coef, int C, int H)
+    void lenet_lanes_pool_backward_d(double* dx, double* dcoef, double* dbias, const double* dout,
+                                     const double* x, const double* coef, int C, int H)
+    void lenet_lanes_c1_backward_f(float* dw, float* db, const float* dout, const float* x)
+    void lenet_lanes_c1_backward_d(double* dw, double* db, const double* dout, const double* x)
+    void lenet_lanes_c3_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
+                                   const float* w, const unsigned char* table)
+    void lenet_lanes_c3_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
+                                   const double* w, const unsigned char* table)
+    void lenet_lanes_fold_f(float* g, float* partials, int n)
+    void lenet_lanes_fold_d(double* g, double* partials, int n)
 
 
 cdef inline Py_ssize_t _lanes(floating* dtype_only) noexcept nogil:
@@ -28,18 +55,28 @@ cdef inline Py_ssize_t _lanes(floating* dtype_only) noexcept nogil:
     return LENET_LANES_F if floating is float else LENET_LANES_D
 
 
-cdef inline void _lanes_load(floating* a, const floating* x) noexcept nogil:
+cdef inline void _lanes_load(floating* a, const floating* x, const int64_t* idx) noexcept nogil:
+    # idx NULL: the first images of x
     if floating is float:
-        lenet_lanes_load_f(a, x)
+        lenet_lanes_load_f(a, x, idx)
     else:
-        lenet_lanes_load_d(a, x)
+        lenet_lanes_load_d(a, x, idx)
 
 
-cdef inline void _lanes_store(floating* out, const floating* a, int K) noexcept nogil:
+cdef inline void _lanes_store(floating* rows, const floating* a, int K, Py_ssize_t stride, int n) noexcept nogil:
+    # lanes -> rows, stride apart
     if floating is float:
-        lenet_lanes_store_f(out, a, K)
+        lenet_lanes_store_f(rows, a, K, stride, n)
     else:
-        lenet_lanes_store_d(out, a, K)
+        lenet_lanes_store_d(rows, a, K, stride, n)
+
+
+cdef inline void _lanes_take(floating* a, const floating* rows, int K, Py_ssize_t stride, int n) noexcept nogil:
+    # rows, stride apart -> lanes
+    if floating is float:
+        lenet_lanes_take_f(a, rows, K, stride, n)
+    else:
+        lenet_lanes_take_d(a, rows, K, stride, n)
 
 
 cdef inline void _lanes_c1(floating* out, const floating* x, const floating* w, const floating* b,
@@ -75,3 +112,36 @@ cdef inline void _lanes_dense(floating* out, const floating* x, const floating* 
         lenet_lanes_dense_f(out, x, w, b, F, K)
     else:
         lenet_lanes_dense_d(out, x, w, b, F, K)
+
+
+cdef inline void _lanes_pool_backward(floating* dx, floating* dcoef, floating* dbias, const floating* dout,
+                                      const floating* x, const floating* coef, int C, int H) noexcept nogil:
+    # coef NULL: max pooling (dcoef, dbias unused)
+    if floating is float:
+        lenet_lanes_pool_backward_f(dx, dcoef, dbias, dout, x, coef, C, H)
+    else:
+        lenet_lanes_pool_backward_d(dx, dcoef, dbias, dout, x, coef, C, H)
+
+
+cdef inline void _lanes_c1_backward(floating* dw, floating* db, const floating* dout,
+                                    const floating* x) noexcept nogil:
+    if floating is float:
+        lenet_lanes_c1_backward_f(dw, db, dout, x)
+    else:
+        lenet_lanes_c1_backward_d(dw, db, dout, x)
+
+
+cdef inline void _lanes_c3_backward(floating* dx, floating* dw, floating* db, const floating* dout,
+                                    const floating* x, const floating* w, const unsigned char* table) noexcept nogil:
+    if floating is float:
+        lenet_lanes_c3_backward_f(dx, dw, db, dout, x, w, table)
+    else:
+        lenet_lanes_c3_backward_d(dx, dw, db, dout, x, w, table)
+
+
+cdef inline void _lanes_fold(floating* g, floating* partials, int n) noexcept nogil:
+    # g[t] += the sum of partial t's lanes, t < n; the partials are zeroed
+    if floating is float:
+        lenet_lanes_fold_f(g, partials, n)
+    else:
+        lenet_lanes_fold_d(g, partials, n)

@@ -15,20 +15,32 @@
 /* the scalar s in every lane (s - 0 is s, -0 included, so this is a broadcast alone; 0 + s is an addition) */
 #define BVEC(s) ((s) - (BV){0})
 
-static inline void FN(lenet_lanes_load)(T* restrict a, const T* restrict x)
+static inline void FN(lenet_lanes_load)(T* restrict a, const T* restrict x, const int64_t* restrict idx)
 {
-    /* the BL images x (BL, 32, 32) -> a (32, 32, BL) */
-    for (int p = 0; p < LENET_C1_H * LENET_C1_H; p++)
+    /* the BL images x[idx[s]] (x[s] if idx is NULL) of x (N, 32, 32) -> a (32, 32, BL) */
+    const int area = LENET_C1_H * LENET_C1_H;
+    const T* image[BL];
+    for (int s = 0; s < BL; s++)
+        image[s] = x + (idx ? idx[s] : s) * area;
+    for (int p = 0; p < area; p++)
         for (int s = 0; s < BL; s++)
-            a[p * BL + s] = x[s * LENET_C1_H * LENET_C1_H + p];
+            a[p * BL + s] = image[s][p];
 }
 
-static inline void FN(lenet_lanes_store)(T* restrict out, const T* restrict a, int K)
+static inline void FN(lenet_lanes_store)(T* restrict rows, const T* restrict a, int K, ptrdiff_t stride, int n)
 {
-    /* a (K, BL) -> out (BL, K) */
-    for (int s = 0; s < BL; s++)
+    /* a (K, BL) -> rows (n, K), stride apart, from the lanes 0 .. n - 1 (a may point at a later lane) */
+    for (int s = 0; s < n; s++)
         for (int k = 0; k < K; k++)
-            out[s * K + k] = a[k * BL + s];
+            rows[s * stride + k] = a[k * BL + s];
+}
+
+static inline void FN(lenet_lanes_take)(T* restrict a, const T* restrict rows, int K, ptrdiff_t stride, int n)
+{
+    /* rows (n, K), stride apart -> the lanes 0 .. n - 1 of a (K, BL) */
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < K; k++)
+            a[k * BL + s] = rows[s * stride + k];
 }
 
 static inline __attribute__((always_inline)) void

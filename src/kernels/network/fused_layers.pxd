@@ -17,6 +17,7 @@ cdef enum:
     C3_SCRATCH = 2 * G
     WORK = C3_SCRATCH + 1600 + 16 * 10 * 20     # lenet_c3_backward's scratch
     LANES_WORK = G + 1024   # a block of samples in lanes (fused_lanes.pxd): the activations, then the images
+    LANES_TRAIN = 2 * G + 1024      # in training: the activations, their gradients, then the images
     C3_WEIGHTS = 2400       # C3's weights (16, 6, 5, 5), also transposed (6, 5, 5, 16)
     # a thread's partial gradients, kept in the convolutions' own layouts over a batch (_fold_partial
     # adds them to its gradient row): C3's weights transposed and its biases, then C1's 156 rows of 16 lanes

@@ -17,7 +17,8 @@
  *
  * Max-pool backward (the modern variant): the general loop compiles to branches; here, selects.
  *
- * Inference of blocks of samples (fused_lanes_template.h): a sample per lane, every layer.
+ * Blocks of samples, a sample per lane (fused_lanes_template.h): inference through every layer; the
+ * convolutional layers' backward pass in training (fused_lanes_backward_template.h).
  *
  * Dense layers (C5, F6, the modern variant's output layer), for a group of up to LENET_GROUP samples at
  * once: each weight row (and in backward its gradient row) streams past once for the whole group, and
@@ -35,6 +36,7 @@
 #define LENET_FUSED_SIMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define LENET_C1_H 32      /* C1: input height and width */
@@ -132,6 +134,7 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
+#include "fused_lanes_backward_template.h"
 #undef T
 #undef V
 #undef VI
@@ -154,6 +157,7 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
+#include "fused_lanes_backward_template.h"
 #undef T
 #undef V
 #undef VI

@@ -15,9 +15,13 @@ Design:
   ``w -= step * (g + decay * w)``, or with momentum ``v = momentum * v + (g + decay * w); w -= step * v``.
   C1's and C3's gradients are first kept in the layouts their code wants (16 partial sums per C1
   weight; C3's transposed) and folded into the gradient row once per batch.
-- Inference (``network_forward``) takes whole blocks of samples, one per lane of a vector register
-  (16 floats with AVX-512), through all layers side by side (``_forward_lanes``, ``fused_lanes.pxd``):
-  no lane is wasted and nothing needs a horizontal sum; the last few samples go through ``_forward``.
+- Blocks of samples, one per lane of a vector register (16 floats with AVX-512; ``network_lanes.pxi``,
+  ``fused_lanes.pxd``): no lane is wasted on C3's unconnected maps or a row's edge, and nothing needs a
+  horizontal sum. Inference (``network_forward``) takes whole blocks through all layers; the last few
+  samples go through ``_forward``. Training batches of at least a block a thread take as many blocks
+  for every thread through the convolutional layers (``_lanes_step``; their parameters' gradients
+  summed per lane over the batch, then across the lanes), the blocks' samples through the dense
+  layers in groups as above, and the rest of the batch in groups.
 - Batch size 1 runs serially, with no OpenMP region, and updates the dense layers within their backward
   pass (``_dense_layer_backward``), which saves streaming their gradient row. Larger batches spread
   their groups over the threads with a static ``prange``, each thread summing into its own gradient
@@ -37,11 +41,13 @@ from libc.string cimport memcpy, memset
 
 from thread_rows cimport add_thread_rows
 from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
-from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4,
+from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, LANES_TRAIN, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4,
                            LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward,
                            _c3_forward, _c3_transpose_weights, _dense_forward, _dense_layer_backward,
                            _fold_partial, _maxpool_backward)
-from fused_lanes cimport _lanes, _lanes_c1, _lanes_c3, _lanes_dense, _lanes_load, _lanes_pool, _lanes_store
+from fused_lanes cimport (LANES_PARTIAL, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B, LP_S2C, LP_S4B, LP_S4C, _lanes,
+                          _lanes_c1, _lanes_c1_backward, _lanes_c3, _lanes_c3_backward, _lanes_dense, _lanes_fold,
+                          _lanes_load, _lanes_pool, _lanes_pool_backward, _lanes_store, _lanes_take)
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
 from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 
@@ -135,12 +141,13 @@ cdef inline const floating* _sample(const floating* x, const int64_t* idx, int s
 
 
 cdef void _forward(floating* a, int n, const floating* w, const floating* x, const int64_t* idx,
-                   const floating* c3wt, const floating* centers, const Layout* L, bint paper) noexcept nogil:
+                   const floating* c3wt, const floating* centers, const Layout* L, bint paper,
+                   bint convs) noexcept nogil:
     # the activations of the n <= LENET_GROUP samples _sample(x, idx, s) into the work rows a + s * WORK;
-    # c3wt: C3's weights transposed
+    # c3wt: C3's weights transposed; without convs, from S4's outputs on (the layers before: in lanes)
     cdef int s
     cdef floating* r
-    for s in range(n):
+    for s in range(n if convs else 0):
         r = a + s * WORK
         _c1_forward(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         _activate(r + C1, S2 - C1, paper)
@@ -161,43 +168,12 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
         _dense_forward(a + OUT, a + F6, w + L.ow, w + L.ob, 84, 10, n)
 
 
-cdef void _forward_lanes(floating* a, const floating* w, const floating* x, const unsigned char* table,
-                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
-    # the activations of the block of samples x (BL, 1, 32, 32) into a (LANES_WORK values, BL lanes
-    # each): a work row's activations, then the images
-    cdef Py_ssize_t BL = _lanes(a)
-    cdef floating* images = a + G * BL
-    cdef const floating* no_coef = NULL     # max pooling
-    _lanes_load(images, x)
-    # the modern variant's ReLU comes with the convolutions, the paper's squash after them
-    _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
-    if paper:
-        _activate(a + C1 * BL, (S2 - C1) * BL, paper)
-    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b, 6, 28)
-    if paper:
-        _activate(a + S2 * BL, (C3 - S2) * BL, paper)
-    _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
-    if paper:
-        _activate(a + C3 * BL, (S4 - C3) * BL, paper)
-    _lanes_pool(a + S4 * BL, a + C3 * BL, w + L.s4c if paper else no_coef, w + L.s4b, 16, 10)
-    if paper:
-        _activate(a + S4 * BL, (C5 - S4) * BL, paper)
-    _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
-    _activate(a + C5 * BL, (F6 - C5) * BL, paper)
-    _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
-    _activate(a + F6 * BL, (OUT - F6) * BL, paper)
-    if paper:
-        _lanes_dense(a + OUT * BL, a + F6 * BL, centers, NULL, 84, 10)
-    else:
-        _lanes_dense(a + OUT * BL, a + F6 * BL, w + L.ow, w + L.ob, 84, 10)
-
-
 cdef void _backward(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
                     const int64_t* idx, const unsigned char* table, const floating* centers, const Layout* L,
-                    bint paper, const Step* update) noexcept nogil:
+                    bint paper, const Step* update, bint convs) noexcept nogil:
     # from the output gradients at a + s * WORK + G + OUT back to C1, adding the parameter gradients
     # into g, but those of C3's weights and of C1 into the partial gradients part; with update (one
-    # sample), the dense layers' parameters are updated at once instead
+    # sample), the dense layers' parameters are updated at once instead; without convs, back to S4
     cdef floating* d = a + G
     cdef floating* r
     cdef int s
@@ -215,7 +191,7 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
         r = a + s * WORK
         _activate_backward(r + G + C5, r + C5, F6 - C5, paper)
     _dense_layer_backward(d + S4, g, w, L.c5w, L.c5b, d + C5, a + S4, 400, 120, n, update)
-    for s in range(n):
+    for s in range(n if convs else 0):
         r = a + s * WORK
         d = r + G
         _pool_backward(d + C3, d + S4, r + C3, r + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
@@ -230,14 +206,15 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
                       const int64_t* idx, const int64_t* labels, const unsigned char* table,
                       const floating* c3wt, const floating* centers, const Layout* L, bint paper, bint argmin,
                       int kind, double map_j, double scale, double* losses, int64_t* predictions,
-                      const Step* update) noexcept nogil:
+                      const Step* update, bint convs) noexcept nogil:
     # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
     # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
-    # writes each sample's loss and prediction (the argmin of the scores, or their argmax); update: see _backward
+    # writes each sample's loss and prediction (the argmin of the scores, or their argmax); update: see
+    # _backward; without convs, from S4's outputs to their gradients (the layers before: in lanes)
     cdef const floating* out
     cdef Py_ssize_t i, best
     cdef int s
-    _forward(a, n, w, x, idx, c3wt, centers, L, paper)
+    _forward(a, n, w, x, idx, c3wt, centers, L, paper, convs)
     for s in range(n):
         out = a + s * WORK + OUT
         losses[s] = _loss_one(out, labels[idx[s]], 10, kind, map_j)
@@ -247,7 +224,15 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
                 best = i
         predictions[s] = best
         _loss_backward_one(a + s * WORK + G + OUT, out, labels[idx[s]], 10, kind, map_j, scale)
-    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update)
+    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update, convs)
+
+
+include "network_lanes.pxi"
+
+
+cdef inline floating* _aligned(floating* p) noexcept nogil:
+    # p moved up to the next 64-byte boundary (at most 64 values on)
+    return <floating*>((<size_t>p + 63) // 64 * 64)
 
 
 cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
@@ -278,7 +263,8 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 NetworkLayout layout, bint paper, bint argmin, int kind, double map_j, Py_ssize_t batch_size,
                 double momentum, double weight_decay, int n_threads):
     cdef Layout L = layout.L
-    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, first
+    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, size, first, blocks
+    cdef Py_ssize_t BL = _lanes(<floating*>NULL)
     cdef int tid
     cdef double scale
     cdef floating mom = <floating>momentum, decay = <floating>weight_decay
@@ -303,6 +289,12 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     cdef floating[:, ::1] work = np.empty((n_threads, group * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)                  # C3's weights transposed
     cdef floating[:, ::1] partial = np.zeros((n_threads, PARTIAL), dtype)
+    # batches of at least BL samples a thread: blocks of BL samples in vector lanes (_lanes_step), each
+    # thread's lanes work and partial gradients 64-byte aligned
+    cdef bint in_lanes = batch_size >= BL * n_threads
+    cdef Py_ssize_t lanes_size = (LANES_TRAIN + LANES_PARTIAL) * BL if in_lanes else 0
+    cdef floating[:, ::1] lanes_memory = np.zeros((n_threads, lanes_size + 64), dtype)
+    cdef floating* lanes = NULL
     with nogil:
         for b in range((M + batch_size - 1) // batch_size):
             start = b * batch_size
@@ -312,20 +304,34 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             if batch_size == 1:
                 _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
                             &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, argmin, kind, map_j,
-                            scale, &losses[start], &predictions[start], &update)
+                            scale, &losses[start], &predictions[start], &update, True)
                 _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
                 continue
-            group = min(group, (B + n_threads - 1) // n_threads)    # the last batch may be shorter
-            for n in prange((B + group - 1) // group, schedule="static", num_threads=n_threads):
+            # whole blocks, as many for every thread, then the rest in groups (a thread's share at most)
+            blocks = B // (BL * n_threads) * n_threads if in_lanes else 0
+            for n in prange(blocks, schedule="static", num_threads=n_threads):
                 tid = threadid()
-                first = start + n * group
-                _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(group, start + B - first),
+                first = start + n * BL
+                lanes = _aligned(&lanes_memory[tid, 0])
+                _lanes_step(&rows[tid, 0], &partial[tid, 0], lanes + LANES_TRAIN * BL, lanes, &work[tid, 0],
+                            &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], c, &L, paper,
+                            argmin, kind, map_j, scale, &losses[first], &predictions[first])
+            start = start + blocks * BL
+            B = B - blocks * BL
+            size = min(group, (B + n_threads - 1) // n_threads)
+            for n in prange((B + size - 1) // size if B else 0, schedule="static", num_threads=n_threads):
+                tid = threadid()
+                first = start + n * size
+                _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(size, start + B - first),
                             &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
-                            &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL)
-            for t in range(n_threads):
+                            &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL, True)
+            for t in prange(n_threads, schedule="static", num_threads=n_threads):     # each its own row
                 _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
+                if blocks:
+                    _lanes_fold_all(&rows[t, 0], _aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, &table[0, 0],
+                                    &L, paper)
             for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
                 add_thread_rows(&total[segments[s, 0]], rows, segments[s, 0], segments[s, 1] - segments[s, 0])
                 for t in range(n_threads):
@@ -359,21 +365,21 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
     memory = malloc((C3_WEIGHTS + size) * sizeof(floating) + 64)
     if memory == NULL:
         raise MemoryError("network_forward: no memory for the work rows")
-    work = <floating*>((<size_t>memory + 63) // 64 * 64)
+    work = _aligned(<floating*>memory)
     c3wt = work + size
     with nogil:
         for n in prange(blocks, schedule="static", num_threads=max(block_threads, 1)):
             tid = threadid()
             _forward_lanes(work + tid * LANES_WORK * BL, &params[0], &x[n * BL, 0, 0, 0], &table[0, 0], c, &L,
                            paper)
-            _lanes_store(&out[n * BL, 0], work + (tid * LANES_WORK + OUT) * BL, 10)
+            _lanes_store(&out[n * BL, 0], work + (tid * LANES_WORK + OUT) * BL, 10, 10, BL)
         if done < N:
             _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
         if rest_threads == 1:      # one sample (or a few): no OpenMP region
             for n in range((N - done + group - 1) // group):
                 first = done + n * group
                 count = min(group, N - first)
-                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper)
+                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper, True)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + s * WORK + OUT, 10 * sizeof(floating))
         elif rest_threads > 1:
@@ -382,7 +388,7 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
                 first = done + n * group
                 count = min(group, N - first)
                 _forward(work + tid * group * WORK, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L,
-                         paper)
+                         paper, True)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + (tid * group + s) * WORK + OUT, 10 * sizeof(floating))
         free(memory)

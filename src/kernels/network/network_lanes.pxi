@@ -1,0 +1,107 @@
+# Included by network.pyx (it uses _activate, _activate_backward and _group_step): blocks of BL samples,
+# one per vector lane, through the network (fused_lanes.pxd). A block's values sit at BL times their
+# offsets in a work row: activations from a, their gradients from a + G * BL (training), then the images.
+
+
+cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, const floating* x,
+                              const int64_t* idx, const unsigned char* table, const Layout* L,
+                              bint paper) noexcept nogil:
+    # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`
+    cdef Py_ssize_t BL = _lanes(a)
+    cdef const floating* no_coef = NULL     # max pooling
+    _lanes_load(images, x, idx)
+    # the modern variant's ReLU comes with the convolutions, the paper's squash after them
+    _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
+    if paper:
+        _activate(a + C1 * BL, (S2 - C1) * BL, paper)
+    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b, 6, 28)
+    if paper:
+        _activate(a + S2 * BL, (C3 - S2) * BL, paper)
+    _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
+    if paper:
+        _activate(a + C3 * BL, (S4 - C3) * BL, paper)
+    _lanes_pool(a + S4 * BL, a + C3 * BL, w + L.s4c if paper else no_coef, w + L.s4b, 16, 10)
+    if paper:
+        _activate(a + S4 * BL, (C5 - S4) * BL, paper)
+
+
+cdef void _forward_lanes(floating* a, const floating* w, const floating* x, const unsigned char* table,
+                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
+    # inference: the block of samples x[s], s < BL, through all layers into a (LANES_WORK values x BL)
+    cdef Py_ssize_t BL = _lanes(a)
+    _conv_forward_lanes(a, a + G * BL, w, x, NULL, table, L, paper)
+    _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
+    _activate(a + C5 * BL, (F6 - C5) * BL, paper)
+    _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
+    _activate(a + F6 * BL, (OUT - F6) * BL, paper)
+    if paper:
+        _lanes_dense(a + OUT * BL, a + F6 * BL, centers, NULL, 84, 10)
+    else:
+        _lanes_dense(a + OUT * BL, a + F6 * BL, w + L.ow, w + L.ob, 84, 10)
+
+
+cdef void _conv_backward_lanes(floating* lp, floating* a, const floating* w, const unsigned char* table,
+                               const Layout* L, bint paper) noexcept nogil:
+    # from the gradients of S4's outputs back to C1, as _backward's per-sample loop; the parameters'
+    # gradients into the partials lp (LANES_PARTIAL x BL)
+    cdef Py_ssize_t BL = _lanes(a)
+    cdef floating* d = a + G * BL
+    cdef floating* unused = NULL
+    if paper:
+        _activate_backward(d + S4 * BL, a + S4 * BL, (C5 - S4) * BL, paper)
+        _lanes_pool_backward(d + C3 * BL, lp + LP_S4C * BL, lp + LP_S4B * BL, d + S4 * BL, a + C3 * BL, w + L.s4c,
+                             16, 10)
+    else:
+        _lanes_pool_backward(d + C3 * BL, unused, unused, d + S4 * BL, a + C3 * BL, unused, 16, 10)
+    _activate_backward(d + C3 * BL, a + C3 * BL, (S4 - C3) * BL, paper)
+    _lanes_c3_backward(d + S2 * BL, lp + LP_C3W * BL, lp + LP_C3B * BL, d + C3 * BL, a + S2 * BL, w + L.c3w,
+                       table)
+    if paper:
+        _activate_backward(d + S2 * BL, a + S2 * BL, (C3 - S2) * BL, paper)
+        _lanes_pool_backward(d + C1 * BL, lp + LP_S2C * BL, lp + LP_S2B * BL, d + S2 * BL, a + C1 * BL, w + L.s2c,
+                             6, 28)
+    else:
+        _lanes_pool_backward(d + C1 * BL, unused, unused, d + S2 * BL, a + C1 * BL, unused, 6, 28)
+    _activate_backward(d + C1 * BL, a + C1 * BL, (S2 - C1) * BL, paper)
+    _lanes_c1_backward(lp + LP_C1W * BL, lp + LP_C1B * BL, d + C1 * BL, a + 2 * G * BL)
+
+
+cdef void _lanes_step(floating* g, floating* part, floating* lp, floating* a, floating* rows, const floating* w,
+                      const floating* x, const int64_t* idx, const int64_t* labels, const unsigned char* table,
+                      const floating* centers, const Layout* L, bint paper, bint argmin, int kind, double map_j,
+                      double scale, double* losses, int64_t* predictions) noexcept nogil:
+    # _group_step for the block of samples x[idx[s]], s < BL: the convolutional layers in lanes (a:
+    # LANES_TRAIN values x BL), their parameters' gradients into the partials lp; S4's outputs go to the
+    # work rows `rows`, LENET_GROUP samples at a time, for the dense layers, the output and the loss
+    # (their gradients into g), and the gradients of S4's outputs come back
+    cdef Py_ssize_t BL = _lanes(a), s, n, k
+    cdef floating* d = a + G * BL
+    _conv_forward_lanes(a, a + 2 * G * BL, w, x, idx, table, L, paper)
+    for k in range((BL + LENET_GROUP - 1) // LENET_GROUP):
+        s = k * LENET_GROUP
+        n = min(LENET_GROUP, BL - s)
+        _lanes_store(rows + S4, a + S4 * BL + s, C5 - S4, WORK, n)
+        _group_step(g, part, rows, n, w, x, idx + s, labels, table, NULL, centers, L, paper, argmin, kind, map_j,
+                    scale, losses + s, predictions + s, NULL, False)
+        _lanes_take(d + S4 * BL + s, rows + G + S4, C5 - S4, WORK, n)
+    _conv_backward_lanes(lp, a, w, table, L, paper)
+
+
+cdef void _lanes_fold_all(floating* g, floating* lp, const unsigned char* table, const Layout* L,
+                          bint paper) noexcept nogil:
+    # the partials lp into the gradient row g, and zeroed (C3's: those of the table's pairs, the others
+    # are zero)
+    cdef Py_ssize_t BL = _lanes(lp), k, c, pair
+    _lanes_fold(g + L.c1w, lp + LP_C1W * BL, 150)
+    _lanes_fold(g + L.c1b, lp + LP_C1B * BL, 6)
+    for k in range(16):
+        for c in range(6):
+            if table[c * 16 + k]:
+                pair = (k * 6 + c) * 25
+                _lanes_fold(g + L.c3w + pair, lp + (LP_C3W + pair) * BL, 25)
+    _lanes_fold(g + L.c3b, lp + LP_C3B * BL, 16)
+    if paper:
+        _lanes_fold(g + L.s2c, lp + LP_S2C * BL, 6)
+        _lanes_fold(g + L.s2b, lp + LP_S2B * BL, 6)
+        _lanes_fold(g + L.s4c, lp + LP_S4C * BL, 16)
+        _lanes_fold(g + L.s4b, lp + LP_S4B * BL, 16)
