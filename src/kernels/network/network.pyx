@@ -141,13 +141,12 @@ cdef inline const floating* _sample(const floating* x, const int64_t* idx, int s
 
 
 cdef void _forward(floating* a, int n, const floating* w, const floating* x, const int64_t* idx,
-                   const floating* c3wt, const floating* centers, const Layout* L, bint paper,
-                   bint convs) noexcept nogil:
+                   const floating* c3wt, const floating* centers, const Layout* L, bint paper) noexcept nogil:
     # the activations of the n <= LENET_GROUP samples _sample(x, idx, s) into the work rows a + s * WORK;
-    # c3wt: C3's weights transposed; without convs, from S4's outputs on (the layers before: in lanes)
+    # c3wt: C3's weights transposed
     cdef int s
     cdef floating* r
-    for s in range(n if convs else 0):
+    for s in range(n):
         r = a + s * WORK
         _c1_forward(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         _activate(r + C1, S2 - C1, paper)
@@ -202,19 +201,13 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
         _c1_backward_weights(part + PART_C1, d + C1, _sample(x, idx, s))
 
 
-cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
-                      const int64_t* idx, const int64_t* labels, const unsigned char* table,
-                      const floating* c3wt, const floating* centers, const Layout* L, bint paper, bint argmin,
-                      int kind, double map_j, double scale, double* losses, int64_t* predictions,
-                      const Step* update, bint convs) noexcept nogil:
-    # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
-    # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
-    # writes each sample's loss and prediction (the argmin of the scores, or their argmax); update: see
-    # _backward; without convs, from S4's outputs to their gradients (the layers before: in lanes)
+cdef void _loss_step(floating* a, int n, const int64_t* idx, const int64_t* labels, bint argmin, int kind,
+                     double map_j, double scale, double* losses, int64_t* predictions) noexcept nogil:
+    # from the scores of the n samples x[idx[s]] in the work rows a: each one's loss and prediction (the
+    # argmin of the scores, or their argmax), and scale * d(loss)/d(scores) at a + s * WORK + G + OUT
     cdef const floating* out
     cdef Py_ssize_t i, best
     cdef int s
-    _forward(a, n, w, x, idx, c3wt, centers, L, paper, convs)
     for s in range(n):
         out = a + s * WORK + OUT
         losses[s] = _loss_one(out, labels[idx[s]], 10, kind, map_j)
@@ -224,7 +217,19 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
                 best = i
         predictions[s] = best
         _loss_backward_one(a + s * WORK + G + OUT, out, labels[idx[s]], 10, kind, map_j, scale)
-    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update, convs)
+
+
+cdef void _group_step(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
+                      const int64_t* idx, const int64_t* labels, const unsigned char* table,
+                      const floating* c3wt, const floating* centers, const Layout* L, bint paper, bint argmin,
+                      int kind, double map_j, double scale, double* losses, int64_t* predictions,
+                      const Step* update) noexcept nogil:
+    # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
+    # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
+    # writes each sample's loss and prediction; update: see _backward
+    _forward(a, n, w, x, idx, c3wt, centers, L, paper)
+    _loss_step(a, n, idx, labels, argmin, kind, map_j, scale, losses, predictions)
+    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update, True)
 
 
 include "network_lanes.pxi"
@@ -304,7 +309,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
             if batch_size == 1:
                 _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
                             &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, argmin, kind, map_j,
-                            scale, &losses[start], &predictions[start], &update, True)
+                            scale, &losses[start], &predictions[start], &update)
                 _fold_partial(&rows[0, 0], &partial[0, 0], &table[0, 0], &L)
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
@@ -326,7 +331,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 first = start + n * size
                 _group_step(&rows[tid, 0], &partial[tid, 0], &work[tid, 0], min(size, start + B - first),
                             &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
-                            &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL, True)
+                            &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL)
             for t in prange(n_threads, schedule="static", num_threads=n_threads):     # each its own row
                 _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
                 if blocks:
@@ -355,6 +360,7 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
     cdef const floating* c = &centers[0, 0] if paper else NULL
     cdef floating* c3wt
     cdef floating* work
+    cdef floating* lanes
     cdef void* memory
     if N == 0:
         return
@@ -370,16 +376,16 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
     with nogil:
         for n in prange(blocks, schedule="static", num_threads=max(block_threads, 1)):
             tid = threadid()
-            _forward_lanes(work + tid * LANES_WORK * BL, &params[0], &x[n * BL, 0, 0, 0], &table[0, 0], c, &L,
-                           paper)
-            _lanes_store(&out[n * BL, 0], work + (tid * LANES_WORK + OUT) * BL, 10, 10, BL)
+            lanes = work + tid * LANES_WORK * BL
+            _forward_lanes(lanes, lanes + G * BL, &params[0], &x[n * BL, 0, 0, 0], NULL, &table[0, 0], c, &L, paper)
+            _lanes_store(&out[n * BL, 0], lanes + OUT * BL, 10, 10, BL)
         if done < N:
             _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
         if rest_threads == 1:      # one sample (or a few): no OpenMP region
             for n in range((N - done + group - 1) // group):
                 first = done + n * group
                 count = min(group, N - first)
-                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper, True)
+                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + s * WORK + OUT, 10 * sizeof(floating))
         elif rest_threads > 1:
@@ -388,7 +394,7 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
                 first = done + n * group
                 count = min(group, N - first)
                 _forward(work + tid * group * WORK, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L,
-                         paper, True)
+                         paper)
                 for s in range(count):
                     memcpy(&out[first + s, 0], work + (tid * group + s) * WORK + OUT, 10 * sizeof(floating))
         free(memory)

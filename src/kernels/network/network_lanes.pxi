@@ -1,4 +1,4 @@
-# Included by network.pyx (it uses _activate, _activate_backward and _group_step): blocks of BL samples,
+# Included by network.pyx (it uses _activate, _activate_backward, _loss_step and _backward): blocks of BL samples,
 # one per vector lane, through the network (fused_lanes.pxd). A block's values sit at BL times their
 # offsets in a work row: activations from a, their gradients from a + G * BL (training), then the images.
 
@@ -25,11 +25,12 @@ cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, 
         _activate(a + S4 * BL, (C5 - S4) * BL, paper)
 
 
-cdef void _forward_lanes(floating* a, const floating* w, const floating* x, const unsigned char* table,
-                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
-    # inference: the block of samples x[s], s < BL, through all layers into a (LANES_WORK values x BL)
+cdef void _forward_lanes(floating* a, floating* images, const floating* w, const floating* x, const int64_t* idx,
+                         const unsigned char* table, const floating* centers, const Layout* L,
+                         bint paper) noexcept nogil:
+    # the block of samples _sample(x, idx, s), s < BL, loaded into `images`, through all layers into a
     cdef Py_ssize_t BL = _lanes(a)
-    _conv_forward_lanes(a, a + G * BL, w, x, NULL, table, L, paper)
+    _conv_forward_lanes(a, images, w, x, idx, table, L, paper)
     _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
     _activate(a + C5 * BL, (F6 - C5) * BL, paper)
     _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
@@ -70,19 +71,20 @@ cdef void _lanes_step(floating* g, floating* part, floating* lp, floating* a, fl
                       const floating* x, const int64_t* idx, const int64_t* labels, const unsigned char* table,
                       const floating* centers, const Layout* L, bint paper, bint argmin, int kind, double map_j,
                       double scale, double* losses, int64_t* predictions) noexcept nogil:
-    # _group_step for the block of samples x[idx[s]], s < BL: the convolutional layers in lanes (a:
-    # LANES_TRAIN values x BL), their parameters' gradients into the partials lp; S4's outputs go to the
-    # work rows `rows`, LENET_GROUP samples at a time, for the dense layers, the output and the loss
-    # (their gradients into g), and the gradients of S4's outputs come back
+    # _group_step for the block of samples x[idx[s]], s < BL: the forward pass and the convolutional
+    # layers' backward pass in lanes (a: LANES_TRAIN values x BL), their parameters' gradients into the
+    # partials lp; the outputs of S4 on go to the work rows `rows`, LENET_GROUP samples at a time, for
+    # the loss and the dense layers' backward pass (their gradients into g), and the gradients of S4's
+    # outputs come back
     cdef Py_ssize_t BL = _lanes(a), s, n, k
     cdef floating* d = a + G * BL
-    _conv_forward_lanes(a, a + 2 * G * BL, w, x, idx, table, L, paper)
+    _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, centers, L, paper)
     for k in range((BL + LENET_GROUP - 1) // LENET_GROUP):
         s = k * LENET_GROUP
         n = min(LENET_GROUP, BL - s)
-        _lanes_store(rows + S4, a + S4 * BL + s, C5 - S4, WORK, n)
-        _group_step(g, part, rows, n, w, x, idx + s, labels, table, NULL, centers, L, paper, argmin, kind, map_j,
-                    scale, losses + s, predictions + s, NULL, False)
+        _lanes_store(rows + S4, a + S4 * BL + s, G - S4, WORK, n)      # S4, C5, F6 and the scores
+        _loss_step(rows, n, idx + s, labels, argmin, kind, map_j, scale, losses + s, predictions + s)
+        _backward(g, part, rows, n, w, x, idx + s, table, centers, L, paper, NULL, False)
         _lanes_take(d + S4 * BL + s, rows + G + S4, C5 - S4, WORK, n)
     _conv_backward_lanes(lp, a, w, table, L, paper)
 
