@@ -333,7 +333,8 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                             &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], &c3wt[0], c,
                             &L, paper, argmin, kind, map_j, scale, &losses[first], &predictions[first], NULL)
             for t in prange(n_threads, schedule="static", num_threads=n_threads):     # each its own row
-                _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
+                if B:
+                    _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
                 if blocks:
                     _lanes_fold_all(&rows[t, 0], _aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, &table[0, 0],
                                     &L, paper)
