@@ -151,7 +151,8 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
     BV* o = (BV*)dx;
     for (int c = 0; c < LENET_C3_IN; c++)
         for (int r = 0; r < LENET_C3_H; r++)
-            for (int q0 = 0; q0 < LENET_C3_H; q0 += BLOCK) {
+#pragma GCC unroll 2
+            for (int q0 = 0; q0 < LENET_C3_H; q0 += BLOCK) {    /* unrolled: the tests on p + j are constants */
                 BV acc[BLOCK];
                 for (int q = 0; q < BLOCK; q++)
                     acc[q] = (BV){0};
@@ -167,7 +168,9 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
                         for (int j = 0; j < LENET_K; j++)
                             wv[j] = BVEC(wk[j]);
                         const BV* row = d + (k * LENET_C3_O + y) * LENET_C3_O;
+#pragma GCC unroll 10
                         for (int p = 0; p < LENET_C3_O; p++)
+#pragma GCC unroll 5
                             for (int j = 0; j < LENET_K; j++)
                                 if (p + j >= q0 && p + j < q0 + BLOCK)
                                     acc[p + j - q0] += wv[j] * row[p];

@@ -164,13 +164,13 @@ FN(lenet_lanes_partial_sums)(BV (*restrict part)[16], const BV* restrict x, cons
 #undef TERM
 }
 
-static inline __attribute__((always_inline)) int
+static inline __attribute__((always_inline)) void
 FN(lenet_lanes_dense_rows)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
-                           const int F, int k, int K, const int outs, const int width)
+                           const int F, int first, int end, const int outs, const int width)
 {
-    /* outputs k, k + 1, ... of lenet_lanes_dense, `outs` at a time while they fit below K; returns the
-     * first output not done */
-    for (; k + outs <= K; k += outs) {
+    /* the outputs first .. end - 1 of lenet_lanes_dense (end - first a multiple of outs), `outs` at a
+     * time */
+    for (int k = first; k < end; k += outs) {
         BV a[4][16];
         if (b)
             FN(lenet_lanes_partial_sums)(a, (const BV*)x, w + (ptrdiff_t)k * F, F, outs, width, 0);
@@ -186,7 +186,6 @@ FN(lenet_lanes_dense_rows)(T* restrict out, const T* restrict x, const T* restri
                 ((BV*)out)[k + o] = sum;
         }
     }
-    return k;
 }
 
 static inline __attribute__((always_inline)) void
@@ -196,8 +195,9 @@ FN(lenet_lanes_dense_f)(T* restrict out, const T* restrict x, const T* restrict 
     /* 4 outputs x 4 partial sums at a time (with fewer than 32 registers, 2 x 4), then the outputs
      * left one by one */
     enum { OUTS = LENET_SUMS_32 ? 4 : 2 };
-    int k = FN(lenet_lanes_dense_rows)(out, x, w, b, F, 0, K, OUTS, 4);
-    FN(lenet_lanes_dense_rows)(out, x, w, b, F, k, K, 1, LENET_SUMS_32 ? 16 : 8);
+    const int grouped = K - K % OUTS;
+    FN(lenet_lanes_dense_rows)(out, x, w, b, F, 0, grouped, OUTS, 4);
+    FN(lenet_lanes_dense_rows)(out, x, w, b, F, grouped, K, 1, LENET_SUMS_32 ? 16 : 8);
 }
 
 static inline void FN(lenet_lanes_dense)(T* restrict out, const T* restrict x, const T* restrict w,
