@@ -9,7 +9,7 @@
  * Each sample's sums are those of the one-sample kernels, in the same order (the convolutions: bias,
  * then c, i, j ascending; the dense layers: the 16 partial sums of _dense_forward_one, added as
  * lenet_sum_lanes; the RBF likewise), so a sample's outputs do not depend on the samples it is
- * computed with (bit for bit: tests/test_network_vs_reference.py). C3 skips the pairs outside the
+ * computed with (bit for bit: tests/test_train_kernel.py). C3 skips the pairs outside the
  * table, where the one-sample kernel adds 0 * x: the same sum (at most a zero's sign differs). */
 
 /* the scalar s in every lane (s - 0 is s, -0 included, so this is a broadcast alone; 0 + s is an addition) */
