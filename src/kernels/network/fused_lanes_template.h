@@ -49,7 +49,9 @@ FN(lenet_lanes_conv_row)(BV* restrict out, const BV* restrict x, const T* restri
 {
     /* `block` outputs of one output row of one map: out[p] = bias + sum over the connected c, then i, j
      * of w[c, i, j] x[c, i, p + j] (with relu, then _relu's max(., 0)); x: the row's first input, H x H
-     * maps; a kernel row's 5 weights stay in registers while the row's inputs stream past */
+     * maps. With 32 registers a kernel row's 5 weights stay in registers while the row's inputs stream
+     * past, each loaded once; with 16 the sums and one weight do, and each input is loaded where it is
+     * used (kept, they would not fit: gcc would spill the sums) */
     BV acc[16];
     for (int p = 0; p < block; p++)
         acc[p] = (BV){0} + bias;    /* as the one-sample kernels (a bias of -0 gives +0) */
@@ -58,12 +60,23 @@ FN(lenet_lanes_conv_row)(BV* restrict out, const BV* restrict x, const T* restri
             continue;
         for (int i = 0; i < LENET_K; i++) {
             const BV* row = x + (c * H + i) * H;
+            const T* wi = w + (c * LENET_K + i) * LENET_K;
+#if LENET_SUMS_32
             BV wv[LENET_K];
             for (int j = 0; j < LENET_K; j++)
-                wv[j] = BVEC(w[(c * LENET_K + i) * LENET_K + j]);
+                wv[j] = BVEC(wi[j]);
             for (int p = 0; p < block; p++)
                 for (int j = 0; j < LENET_K; j++)
                     acc[p] += wv[j] * row[p + j];
+#else
+            for (int j = 0; j < LENET_K; j++) {     /* each sum's terms in the same order as above */
+                const BV wj = BVEC(wi[j]);
+                const BV* shifted = row + j;
+                LENET_FRESH_POINTER(shifted);
+                for (int p = 0; p < block; p++)
+                    acc[p] += wj * shifted[p];
+            }
+#endif
         }
     }
     for (int p = 0; p < block; p++)
@@ -74,8 +87,8 @@ static inline void FN(lenet_lanes_c1)(T* restrict out, const T* restrict x, cons
                                       const T* restrict b, int relu)
 {
     /* x (32, 32, BL), w (6, 1, 5, 5), b (6,) -> out (6, 28, 28, BL), with relu (the modern variant)
-     * through the ReLU; half a row at a time (a quarter with fewer than 32 registers) */
-    enum { BLOCK = LENET_SUMS_32 ? LENET_C1_O / 2 : LENET_C1_O / 4 };
+     * through the ReLU; half a row at a time */
+    enum { BLOCK = LENET_C1_O / 2 };
     static const unsigned char one = 1;
     for (int k = 0; k < LENET_C1_OUT; k++)
         for (int y = 0; y < LENET_C1_O; y++)
@@ -89,8 +102,8 @@ static inline void FN(lenet_lanes_c3)(T* restrict out, const T* restrict x, cons
                                       const T* restrict b, const unsigned char* restrict table, int relu)
 {
     /* x (6, 14, 14, BL), w (16, 6, 5, 5), b (16,), table (6, 16) -> out (16, 10, 10, BL), with relu
-     * through the ReLU; a whole row at a time (half with fewer than 32 registers) */
-    enum { BLOCK = LENET_SUMS_32 ? LENET_C3_O : LENET_C3_O / 2 };
+     * through the ReLU; a whole row at a time */
+    enum { BLOCK = LENET_C3_O };
     for (int k = 0; k < LENET_C3_OUT; k++) {
         unsigned char connected[LENET_C3_IN];
         for (int c = 0; c < LENET_C3_IN; c++)

@@ -111,6 +111,13 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #else
 #define LENET_SUMS_32 0
 #endif
+/* LENET_FRESH_POINTER(p): gcc must not take loads through p for those through the same pointer before
+ * (each is loaded where it is used, not kept in a register) */
+#if defined(__GNUC__)
+#define LENET_FRESH_POINTER(p) __asm__("" : "+r"(p))
+#else
+#define LENET_FRESH_POINTER(p) ((void)0)
+#endif
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LENET_FRESH(s) ({ T fresh_ = (s); __asm__("" : "+x"(fresh_)); fresh_; })
 #elif defined(__GNUC__) && defined(__aarch64__)
