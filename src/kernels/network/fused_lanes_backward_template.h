@@ -10,9 +10,9 @@
 
 static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int n)
 {
+    /* g[t] += the sum of partial t's lanes (added pairwise, halves first: a fixed order), for t < n;
+     * the partials are zeroed */
     BV* part = (BV*)partials;
-    /* g[t] += the sum of part[t]'s lanes (added pairwise, halves first: a fixed order), for t < n;
-     * part is zeroed */
     for (int t = 0; t < n; t++) {
         T v[BL];
         memcpy(v, &part[t], sizeof(v));

@@ -8,19 +8,20 @@ cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, 
                               bint paper) noexcept nogil:
     # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`
     cdef Py_ssize_t BL = _lanes(a)
-    cdef const floating* no_coef = NULL     # max pooling
+    cdef const floating* no_coef = NULL     # max pooling (the modern variant has no S2/S4 parameters)
     _lanes_load(images, x, idx)
     # the modern variant's ReLU comes with the convolutions, the paper's squash after them
     _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
     if paper:
         _activate(a + C1 * BL, (S2 - C1) * BL, paper)
-    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b, 6, 28)
+    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b if paper else no_coef, 6, 28)
     if paper:
         _activate(a + S2 * BL, (C3 - S2) * BL, paper)
     _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
     if paper:
         _activate(a + C3 * BL, (S4 - C3) * BL, paper)
-    _lanes_pool(a + S4 * BL, a + C3 * BL, w + L.s4c if paper else no_coef, w + L.s4b, 16, 10)
+    _lanes_pool(a + S4 * BL, a + C3 * BL, w + L.s4c if paper else no_coef, w + L.s4b if paper else no_coef,
+                16, 10)
     if paper:
         _activate(a + S4 * BL, (C5 - S4) * BL, paper)
 
