@@ -4,9 +4,8 @@
 
 static inline T FN(lenet_sum_lanes)(const V a)
 {
-    /* the 16 lanes added pairwise in a fixed order (that of _sum_lanes in layers/lanes.pxd) */
-    return ((((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14])))
-            + (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15]))));
+    /* the 16 lanes added pairwise in a fixed order */
+    return LENET_SUM16(a);
 }
 
 static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, const T* restrict w,

@@ -6,8 +6,6 @@
  * lane one sample's share), added across the lanes once per batch (lenet_lanes_fold): no horizontal
  * sum per sample. Like the forward pass, C3 goes through the connected pairs only. */
 
-#define BVEC(s) ((s) - (BV){0})
-
 static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int n)
 {
     /* g[t] += the sum of partial t's lanes (added pairwise, halves first: a fixed order), for t < n;
@@ -180,5 +178,3 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
                     o[(c * LENET_C3_H + r) * LENET_C3_H + q0 + q] = acc[q];
             }
 }
-
-#undef BVEC

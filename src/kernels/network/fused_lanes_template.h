@@ -12,8 +12,6 @@
  * computed with (bit for bit: tests/test_train_kernel.py). C3 skips the pairs outside the
  * table, where the one-sample kernel adds 0 * x: the same sum (at most a zero's sign differs). */
 
-/* the scalar s in every lane (s - 0 is s, -0 included, so this is a broadcast alone; 0 + s is an addition) */
-#define BVEC(s) ((s) - (BV){0})
 
 static inline void FN(lenet_lanes_load)(T* restrict a, const T* restrict x, const int64_t* restrict idx)
 {
@@ -190,9 +188,7 @@ FN(lenet_lanes_dense_rows)(T* restrict out, const T* restrict x, const T* restri
         else
             FN(lenet_lanes_partial_sums)(a, (const BV*)x, w + (ptrdiff_t)k * F, F, outs, width, 1);
         for (int o = 0; o < outs; o++) {
-            const BV* p = a[o];
-            const BV sum = ((((p[0] + p[8]) + (p[4] + p[12])) + ((p[2] + p[10]) + (p[6] + p[14])))
-                            + (((p[1] + p[9]) + (p[5] + p[13])) + ((p[3] + p[11]) + (p[7] + p[15]))));
+            const BV sum = LENET_SUM16(a[o]);
             if (b)
                 ((BV*)out)[k + o] = b[k + o] + sum;
             else
@@ -227,5 +223,3 @@ static inline void FN(lenet_lanes_dense)(T* restrict out, const T* restrict x, c
     default: FN(lenet_lanes_dense_f)(out, x, w, b, F, K); break;
     }
 }
-
-#undef BVEC

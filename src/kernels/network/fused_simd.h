@@ -78,6 +78,13 @@ typedef double lenet_bvd __attribute__((vector_size(LENET_VECTOR_BYTES), aligned
 typedef int lenet_bvfi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #define LANES_SELECT(mask, yes, no) ((BV)(((mask) & (BVI)(yes)) | (~(mask) & (BVI)(no))))
+/* BVEC(s): the scalar s in every lane of a BV (s - 0 is s, -0 included, so this is a broadcast alone;
+ * 0 + s would be an addition) */
+#define BVEC(s) ((s) - (BV){0})
+/* LENET_SUM16(a): a[0] + ... + a[15] added pairwise in a fixed order (that of _sum_lanes in
+ * layers/lanes.pxd): the lanes of a vector, or 16 vectors of partial sums lane by lane */
+#define LENET_SUM16(a) ((((((a)[0] + (a)[8]) + ((a)[4] + (a)[12])) + (((a)[2] + (a)[10]) + ((a)[6] + (a)[14]))) \
+                         + ((((a)[1] + (a)[9]) + ((a)[5] + (a)[13])) + (((a)[3] + (a)[11]) + ((a)[7] + (a)[15])))))
 /* SELECT(mask, yes, no): lane l is yes[l] where mask[l] (a comparison's result) is all ones, else no[l]
  * (a macro: a function taking vectors by value gets a note on their ABI from gcc) */
 #define SELECT(mask, yes, no) ((V)(((mask) & (VI)(yes)) | (~(mask) & (VI)(no))))
