@@ -208,7 +208,7 @@ debug = os.environ.get("LENET_FAST_CYTHON_DEBUG", "0") == "1"
 shared_sources = sorted(path for d in KERNEL_DIRS for path in glob.glob(f"{d}/*.pxd") + glob.glob(f"{d}/*.pxi")
                         + glob.glob(f"{d}/*.h"))
 extensions = [
-    Extension(name, [source], depends=shared_sources, include_dirs=["src/kernels/network"],
+    Extension(name, [source], depends=shared_sources, include_dirs=["src/kernels/layers", "src/kernels/network"],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")])
     for name, source in _kernel_modules().items()
 ]

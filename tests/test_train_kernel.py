@@ -103,11 +103,12 @@ def test_every_group_size_matches_the_python_path(variant, batch_size, n_threads
 
 @pytest.mark.parametrize("variant,criterion", CONFIGS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("batch_size,n_threads", [(21, 1), (37, 2)])
+@pytest.mark.parametrize("batch_size,n_threads", [(21, 1), (37, 2), (300, 2)])
 def test_blocks_in_lanes_match_the_python_path(variant, criterion, dtype, batch_size, n_threads, rng):
     # a batch of at least a block (the samples of one vector: 2 to 16 by the ISA and dtype) for every
-    # thread goes through the convolutions in blocks, one sample per lane, as many blocks for every
-    # thread, and the rest in groups; here blocks and a rest in each batch, the last batch shorter
+    # thread goes through the network in blocks, one sample per lane, as many blocks for every thread,
+    # and the rest in groups; here blocks and a rest in each batch, the last batch shorter. 300: more
+    # blocks than a chunk (the dense layers' weight gradients are summed after each 256 samples or so)
     net, x, y, order, step = _setup(rng, variant, criterion, dtype, n=30, m=2 * batch_size + 9)
     ref = LeNet5(variant, dtype=dtype, criterion=criterion, map_j=0.5, seed=4, n_threads=2)
     v, ref_v = np.zeros_like(net._flat), np.zeros_like(net._flat)

@@ -37,8 +37,16 @@ cdef inline floating _squash(floating a) noexcept nogil:
         return 1.7159 * tanh((2.0 / 3.0) * a)
 
 
+cdef extern from "squash.h" nogil:
+    float lenet_squash_derivative_f(float y)
+    double lenet_squash_derivative_d(double y)
+
+
 cdef inline floating _squash_derivative(floating y) noexcept nogil:
-    return <floating>((2.0 / 3.0) / 1.7159) * (<floating>(1.7159 * 1.7159) - y * y)
+    if floating is float:
+        return lenet_squash_derivative_f(y)
+    else:
+        return lenet_squash_derivative_d(y)
 
 
 cdef inline floating _relu(floating a) noexcept nogil:

@@ -36,10 +36,10 @@ cdef extern from "fused_simd.h" nogil:
     void lenet_lanes_pool_d(double* out, const double* x, const double* coef, const double* bias, int C, int H)
     void lenet_lanes_dense_f(float* out, const float* x, const float* w, const float* b, int F, int K)
     void lenet_lanes_dense_d(double* out, const double* x, const double* w, const double* b, int F, int K)
-    void lenet_lanes_pool_backward_f(float* dx, float* dcoef, float* dbias, const float* dout, const float* x,
-                                     const float* coef, int C, int H)
+    void lenet_lanes_pool_backward_f(float* dx, float* dcoef, float* dbias, const float* dout, const float* out,
+                                     const float* x, const float* coef, int C, int H)
     void lenet_lanes_pool_backward_d(double* dx, double* dcoef, double* dbias, const double* dout,
-                                     const double* x, const double* coef, int C, int H)
+                                     const double* out, const double* x, const double* coef, int C, int H)
     void lenet_lanes_c1_backward_f(float* dw, float* db, const float* dout, const float* x)
     void lenet_lanes_c1_backward_d(double* dw, double* db, const double* dout, const double* x)
     void lenet_lanes_c3_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
@@ -48,6 +48,15 @@ cdef extern from "fused_simd.h" nogil:
                                    const double* w, const unsigned char* table)
     void lenet_lanes_fold_f(float* g, float* partials, int n)
     void lenet_lanes_fold_d(double* g, double* partials, int n)
+    void lenet_lanes_rbf_backward_f(float* dx, const float* dout, const float* x, const float* centers, int F, int K)
+    void lenet_lanes_rbf_backward_d(double* dx, const double* dout, const double* x, const double* centers, int F,
+                                    int K)
+    void lenet_lanes_dense_backward_f(float* dx, const float* dout, const float* w, int F, int K)
+    void lenet_lanes_dense_backward_d(double* dx, const double* dout, const double* w, int F, int K)
+    void lenet_dense_weight_grad_f(float* dw, float* db, const float* dout, const float* x, int F, int K,
+                                   Py_ssize_t stride, int n)
+    void lenet_dense_weight_grad_d(double* dw, double* db, const double* dout, const double* x, int F, int K,
+                                   Py_ssize_t stride, int n)
 
 
 cdef inline Py_ssize_t _lanes(floating* dtype_only) noexcept nogil:
@@ -115,12 +124,13 @@ cdef inline void _lanes_dense(floating* out, const floating* x, const floating* 
 
 
 cdef inline void _lanes_pool_backward(floating* dx, floating* dcoef, floating* dbias, const floating* dout,
-                                      const floating* x, const floating* coef, int C, int H) noexcept nogil:
-    # coef NULL: max pooling (dcoef, dbias unused)
+                                      const floating* out, const floating* x, const floating* coef, int C,
+                                      int H) noexcept nogil:
+    # with the activations' derivatives on either side; coef NULL: max pooling (dcoef, dbias unused)
     if floating is float:
-        lenet_lanes_pool_backward_f(dx, dcoef, dbias, dout, x, coef, C, H)
+        lenet_lanes_pool_backward_f(dx, dcoef, dbias, dout, out, x, coef, C, H)
     else:
-        lenet_lanes_pool_backward_d(dx, dcoef, dbias, dout, x, coef, C, H)
+        lenet_lanes_pool_backward_d(dx, dcoef, dbias, dout, out, x, coef, C, H)
 
 
 cdef inline void _lanes_c1_backward(floating* dw, floating* db, const floating* dout,
@@ -145,3 +155,29 @@ cdef inline void _lanes_fold(floating* g, floating* partials, int n) noexcept no
         lenet_lanes_fold_f(g, partials, n)
     else:
         lenet_lanes_fold_d(g, partials, n)
+
+
+cdef inline void _lanes_rbf_backward(floating* dx, const floating* dout, const floating* x, const floating* centers,
+                                     int F, int K) noexcept nogil:
+    if floating is float:
+        lenet_lanes_rbf_backward_f(dx, dout, x, centers, F, K)
+    else:
+        lenet_lanes_rbf_backward_d(dx, dout, x, centers, F, K)
+
+
+cdef inline void _lanes_dense_backward(floating* dx, const floating* dout, const floating* w, int F,
+                                   int K) noexcept nogil:
+    # a dense layer's input gradient w^T dout, in lanes
+    if floating is float:
+        lenet_lanes_dense_backward_f(dx, dout, w, F, K)
+    else:
+        lenet_lanes_dense_backward_d(dx, dout, w, F, K)
+
+
+cdef inline void _dense_weight_grad(floating* dw, floating* db, const floating* dout, const floating* x, int F,
+                                    int K, Py_ssize_t stride, int n) noexcept nogil:
+    # a dense layer's parameter gradients summed over n samples stored a row each, stride apart
+    if floating is float:
+        lenet_dense_weight_grad_f(dw, db, dout, x, F, K, stride, n)
+    else:
+        lenet_dense_weight_grad_d(dw, db, dout, x, F, K, stride, n)

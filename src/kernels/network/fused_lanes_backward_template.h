@@ -1,10 +1,10 @@
-/* The backward pass of the convolutional layers (C1 to S4) for a block of samples in the lanes, the
- * layout of fused_lanes_template.h: (C, H, W, BL), each value's BL samples side by side. Included by
- * fused_simd.h after it, once per type.
+/* The backward pass for a block of samples in the lanes, the layout of fused_lanes_template.h:
+ * (C, H, W, BL), each value's BL samples side by side. Included by fused_simd.h after it, once per type.
  *
- * Parameter gradients stay per lane over a whole batch ("partials": a vector BV per parameter, each
- * lane one sample's share), added across the lanes once per batch (lenet_lanes_fold): no horizontal
- * sum per sample. Like the forward pass, C3 goes through the connected pairs only. */
+ * The convolutional layers' parameter gradients stay per lane over a whole batch ("partials": a vector
+ * BV per parameter, each lane one sample's share), added across the lanes once per batch
+ * (lenet_lanes_fold): no horizontal sum per sample. Like the forward pass, C3 goes through the
+ * connected pairs only. The dense layers: at the end. */
 
 static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int n)
 {
@@ -24,18 +24,23 @@ static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int
 
 static inline void FN(lenet_lanes_pool_backward)(T* restrict dx, T* restrict coef_partials,
                                                  T* restrict bias_partials, const T* restrict dout,
-                                                 const T* restrict x, const T* restrict coef, int C, int H)
+                                                 const T* restrict out, const T* restrict x,
+                                                 const T* restrict coef, int C, int H)
 {
-    /* x (C, H, H, BL): the pool's input; dout (C, H/2, H/2, BL) -> dx (C, H, H, BL), overwritten.
-     * With coef, the paper's subsampling (as _subsample_backward_one): coef[c] dout at each of a block's
-     * four inputs, and the partials dcoef[c] += dout (the block's sum), dbias[c] += dout. Else (coef
-     * NULL, the partials unused) max pooling: dout at each block's first maximum (the comparisons of
-     * _max_block), 0 at the other three. */
+    /* x (C, H, H, BL): the pool's input, the activated outputs of the layer before; out (C, H/2, H/2, BL):
+     * its outputs; dout: the gradient of out -> dx (C, H, H, BL), the gradient of x's pre-activations,
+     * overwritten: the backward pass of the pool and of the activations on either side, in one pass.
+     * With coef, the paper: through the squash at out, the subsampling (as _subsample_backward_one:
+     * coef[c] dout at each of a block's four inputs, the partials dcoef[c] += dout (the block's sum),
+     * dbias[c] += dout), the squash at x. Else (coef NULL, the partials unused) the modern variant: max
+     * pooling (dout at each block's first maximum, by the comparisons of _max_block, 0 at the other
+     * three) and the ReLU (0 where the maximum is 0). */
     BV* dcoef = (BV*)coef_partials;
     BV* dbias = (BV*)bias_partials;
     const int O = H / 2;
     const BV* in = (const BV*)x;
     const BV* d = (const BV*)dout;
+    const BV* y = (const BV*)out;
     BV* o = (BV*)dx;
     const BV zero = {0};
     for (int c = 0; c < C; c++) {
@@ -46,13 +51,18 @@ static inline void FN(lenet_lanes_pool_backward)(T* restrict dx, T* restrict coe
                 const BV* bottom = top + H;
                 BV* dtop = o + (c * H + 2 * i) * H + 2 * j;
                 BV* dbottom = dtop + H;
-                const BV dv = d[(c * O + i) * O + j];
+                const int at = (c * O + i) * O + j;
                 if (coef) {
+                    const BV dv = d[at] * LENET_SQUASH_DERIVATIVE(T, y[at]);
                     ds = ds + dv;
                     dc = dc + dv * (top[0] + top[1] + bottom[0] + bottom[1]);
                     const BV v = coef[c] * dv;
-                    dtop[0] = dtop[1] = dbottom[0] = dbottom[1] = v;
+                    dtop[0] = v * LENET_SQUASH_DERIVATIVE(T, top[0]);
+                    dtop[1] = v * LENET_SQUASH_DERIVATIVE(T, top[1]);
+                    dbottom[0] = v * LENET_SQUASH_DERIVATIVE(T, bottom[0]);
+                    dbottom[1] = v * LENET_SQUASH_DERIVATIVE(T, bottom[1]);
                 } else {
+                    const BV dv = LANES_SELECT(y[at] > 0, d[at], zero);
                     const BVI g1 = top[1] > top[0];
                     const BV m1 = LANES_SELECT(g1, top[1], top[0]);
                     const BVI g2 = bottom[0] > m1;
@@ -177,4 +187,133 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
                 for (int q = 0; q < BLOCK; q++)
                     o[(c * LENET_C3_H + r) * LENET_C3_H + q0 + q] = acc[q];
             }
+}
+
+/* The dense layers' backward pass (C5, F6, the modern variant's output layer, the paper's RBF): the
+ * input gradients in the lanes, block by block; the weight gradients once per batch (or chunk of one),
+ * from the block's values stored sample by sample (lenet_lanes_store), as a matrix product over the
+ * samples. */
+
+static inline void FN(lenet_lanes_rbf_backward)(T* restrict dx, const T* restrict dout, const T* restrict x,
+                                                const T* restrict centers, int F, int K)
+{
+    /* dout (K, BL), x (F, BL), centers (K, F) -> dx (F, BL) = the sum over i ascending of
+     * 2 dout[i] (x - centers[i]): _rbf_backward_one's sums */
+    const BV* d = (const BV*)dout;
+    const BV* in = (const BV*)x;
+    BV* o = (BV*)dx;
+    for (int j = 0; j < F; j++) {
+        BV acc = {0};
+        for (int i = 0; i < K; i++)
+            acc += (2 * d[i]) * (in[j] - centers[i * F + j]);
+        o[j] = acc;
+    }
+}
+
+static inline __attribute__((always_inline)) int
+FN(lenet_lanes_dense_backward_tile)(BV* restrict dx, const BV* restrict d, const T* restrict w, int F, int K, int f,
+                                const int tile)
+{
+    /* the inputs f, f + 1, ... of lenet_lanes_dense_backward, `tile` at a time while a whole tile fits below
+     * F: their sums in registers, each d[k] loaded once for all; returns the first input not done */
+    for (; f + tile <= F; f += tile) {
+        BV acc[16];
+        for (int j = 0; j < tile; j++)
+            acc[j] = (BV){0};
+        for (int k = 0; k < K; k++) {
+            const BV dv = d[k];
+            const T* wk = w + (ptrdiff_t)k * F + f;
+            for (int j = 0; j < tile; j++)
+                acc[j] += BVEC(wk[j]) * dv;
+        }
+        for (int j = 0; j < tile; j++)
+            dx[f + j] = acc[j];
+    }
+    return f;
+}
+
+static inline void FN(lenet_lanes_dense_backward)(T* restrict dx, const T* restrict dout, const T* restrict w, int F,
+                                              int K)
+{
+    /* dout (K, BL), w (K, F) -> dx (F, BL) = w^T dout, each sum over k ascending: 16 inputs at a time
+     * (8 with fewer than 32 registers), then 8, 4 and one by one */
+    enum { TILE = LENET_SUMS_32 ? 16 : 8 };
+    int f = FN(lenet_lanes_dense_backward_tile)((BV*)dx, (const BV*)dout, w, F, K, 0, TILE);
+    f = FN(lenet_lanes_dense_backward_tile)((BV*)dx, (const BV*)dout, w, F, K, f, 8);
+    f = FN(lenet_lanes_dense_backward_tile)((BV*)dx, (const BV*)dout, w, F, K, f, 4);
+    FN(lenet_lanes_dense_backward_tile)((BV*)dx, (const BV*)dout, w, F, K, f, 1);
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_weight_grad_tile)(T* restrict dw, const T* restrict d, const T* restrict x, int F, int f, ptrdiff_t stride,
+                           int n, const int rows, const int cols)
+{
+    /* dw[r, f + c BL + l] += the sum over s < n ascending of d[s stride + r] x[s stride + f + c BL + l],
+     * for r < rows, c < cols and the columns below F: rows x cols vectors of sums in registers, each
+     * loaded x vector serving `rows` of them. x's last vector may reach past F: the caller's rows
+     * continue there (the lanes beyond F are not stored). */
+    BV acc[4][6];
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            acc[r][c] = (BV){0};
+    for (int s = 0; s < n; s++) {
+        const BV* xs = (const BV*)(x + s * stride + f);
+        BV xv[6];
+        for (int c = 0; c < cols; c++) {
+            xv[c] = xs[c];
+            IN_REGISTER(xv[c]);     /* loaded once for all the rows */
+        }
+        for (int r = 0; r < rows; r++) {
+            const BV dv = BVEC(d[s * stride + r]);
+            for (int c = 0; c < cols; c++)
+                acc[r][c] += dv * xv[c];
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            T* out = dw + (ptrdiff_t)r * F + f + c * BL;
+            const int m = F - f - c * BL;
+            if (m >= BL)
+                *(BV*)out += acc[r][c];
+            else
+                for (int l = 0; l < m; l++)
+                    out[l] += acc[r][c][l];
+        }
+}
+
+static inline __attribute__((always_inline)) void
+FN(lenet_dense_weight_grad_rows)(T* restrict dw, const T* restrict d, const T* restrict x, int F, ptrdiff_t stride,
+                           int n, const int rows)
+{
+    /* `rows` rows of lenet_lanes_weight_grad's dw, COLS vectors of columns at a time, then the rest */
+    enum { COLS = LENET_SUMS_32 ? 5 : 4 };
+    const int vectors = (F + BL - 1) / BL;
+    int v = 0;
+    for (; v + COLS <= vectors; v += COLS)
+        FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, COLS);
+    switch (vectors - v) {
+    case 1: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 1); break;
+    case 2: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 2); break;
+    case 3: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 3); break;
+    case 4: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 4); break;
+    default: break;
+    }
+}
+
+static inline void FN(lenet_dense_weight_grad)(T* restrict dw, T* restrict db, const T* restrict dout,
+                                               const T* restrict x, int F, int K, ptrdiff_t stride, int n)
+{
+    /* for the samples s < n, dout_s = dout + s stride (K,) and x_s = x + s stride (F,), the rows of a
+     * sample each: dw (K, F) += the sum over s ascending of dout_s x_s^T, db (K,) += the sum of dout_s.
+     * x_s may be read up to a vector past F (see lenet_dense_weight_grad_tile). ROWS rows at a time (2 with
+     * fewer than 32 registers), then one by one. */
+    enum { ROWS = LENET_SUMS_32 ? 4 : 2 };
+    int k = 0;
+    for (; k + ROWS <= K; k += ROWS)
+        FN(lenet_dense_weight_grad_rows)(dw + (ptrdiff_t)k * F, dout + k, x, F, stride, n, ROWS);
+    for (; k < K; k++)
+        FN(lenet_dense_weight_grad_rows)(dw + (ptrdiff_t)k * F, dout + k, x, F, stride, n, 1);
+    for (int s = 0; s < n; s++)
+        for (k = 0; k < K; k++)
+            db[k] += dout[s * stride + k];
 }

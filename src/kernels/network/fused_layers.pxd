@@ -18,6 +18,11 @@ cdef enum:
     WORK = C3_SCRATCH + 1600 + 16 * 10 * 20     # lenet_c3_backward's scratch
     LANES_WORK = G + 1024   # a block of samples in lanes (fused_lanes.pxd): the activations, then the images
     LANES_TRAIN = 2 * G + 1024      # in training: the activations, their gradients, then the images
+    # a sample's row of the dense layers' values in training (network_lanes.pxi): the activations from
+    # S4 on (the layers' inputs), then the gradients from C5 on (their outputs'), rows 64 bytes apart
+    DENSE_D = G - S4
+    DENSE_ROW = (DENSE_D + G - C5 + 15) & ~15
+    DENSE_SAMPLES = 256     # the most such rows at once: a batch's blocks go in chunks of at most this many
     C3_WEIGHTS = 2400       # C3's weights (16, 6, 5, 5), also transposed (6, 5, 5, 16)
     # a thread's partial gradients, kept in the convolutions' own layouts over a batch (_fold_partial
     # adds them to its gradient row): C3's weights transposed and its biases, then C1's 156 rows of 16 lanes

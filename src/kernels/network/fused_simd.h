@@ -18,10 +18,11 @@
  * Max-pool backward (the modern variant): the general loop compiles to branches; here, selects.
  *
  * Blocks of samples, a sample per lane (fused_lanes_template.h): inference through every layer; the
- * convolutional layers' backward pass in training (fused_lanes_backward_template.h).
+ * backward pass in training (fused_lanes_backward_template.h), with the dense layers' weight gradients
+ * as a matrix product over the samples of a chunk of blocks.
  *
- * Dense layers (C5, F6, the modern variant's output layer), for a group of up to LENET_GROUP samples at
- * once: each weight row (and in backward its gradient row) streams past once for the whole group, and
+ * Dense layers (C5, F6, the modern variant's output layer) one sample at a time, for a group of up to
+ * LENET_GROUP samples at once: each weight row (and in backward its gradient row) streams past once for the whole group, and
  * backward holds 32 inputs of every sample's dx in registers.
  *
  * Both convolutions' forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
@@ -38,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "squash.h"
 
 #define LENET_C1_H 32      /* C1: input height and width */
 #define LENET_C1_OUT 6     /* output maps */

@@ -19,16 +19,21 @@ Design:
   ``fused_lanes.pxd``): no lane is wasted on C3's unconnected maps or a row's edge, and nothing needs a
   horizontal sum. Inference (``network_forward``) takes whole blocks through all layers; the last few
   samples go through ``_forward``. Training batches of at least a block a thread take as many blocks
-  for every thread through the convolutional layers (``_lanes_step``; their parameters' gradients
-  summed per lane over the batch, then across the lanes), the blocks' samples through the dense
-  layers in groups as above, and the rest of the batch in groups.
+  for every thread through all layers (``_lanes_step``): the convolutional layers' parameter gradients
+  are summed per lane over the batch, then across the lanes; each sample's dense-layer inputs and
+  output gradients are kept in a row, and after each chunk of blocks every thread sums its share of
+  the dense layers' rows of weight gradients over the chunk's samples, a matrix product
+  (``_dense_gradients_share``). The rest of the batch goes in groups as above.
 - Batch size 1 runs serially, with no OpenMP region, and updates the dense layers within their backward
   pass (``_dense_layer_backward``), which saves streaming their gradient row. Larger batches spread
   their groups over the threads with a static ``prange``, each thread summing into its own gradient
   row; the rows are added in row order (``add_thread_rows``), so results are bit-identical for a given
   thread count.
-- The update runs over ``segments``: [start, stop) ranges of the trainable parameters, which leave out
-  the C3 weights outside the connection table (they stay exactly as they are: zero).
+- The update: each thread adds up the gradient rows for its share of the parameters and updates them
+  (``_finish_share``): the rows of the dense layers whose gradients it summed (still in its cache),
+  and its share of the convolutional layers' ``conv_segments``, [start, stop) ranges of the trainable
+  parameters that leave out the C3 weights outside the connection table (they stay exactly as they
+  are: zero).
 - Kernels trust their callers: ``lenet_fast.nn.network_kernels`` checks everything first.
 """
 import numpy as np
@@ -41,13 +46,14 @@ from libc.string cimport memcpy, memset
 
 from thread_rows cimport add_thread_rows
 from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
-from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, F6, G, LANES_TRAIN, LANES_WORK, OUT, PART_C1,
-                           PARTIAL, S2, S4, LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights,
+from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, DENSE_D, DENSE_ROW, DENSE_SAMPLES, F6, G,
+                           LANES_TRAIN, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4, LENET_GROUP, SEGMENT, WORK, Layout, Step, _c1_backward_weights,
                            _c1_forward, _c3_backward, _c3_forward, _c3_transpose_weights, _dense_forward,
                            _dense_layer_backward, _fold_partial, _maxpool_backward)
 from fused_lanes cimport (LANES_PARTIAL, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B, LP_S2C, LP_S4B, LP_S4C, _lanes,
                           _lanes_c1, _lanes_c1_backward, _lanes_c3, _lanes_c3_backward, _lanes_dense, _lanes_fold,
-                          _lanes_load, _lanes_pool, _lanes_pool_backward, _lanes_store, _lanes_take)
+                          _lanes_dense_backward, _lanes_load, _lanes_pool, _lanes_pool_backward, _lanes_rbf_backward,
+                          _lanes_store, _lanes_take, _dense_weight_grad)
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
 from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 
@@ -57,8 +63,7 @@ cdef class NetworkLayout:
     ``lenet_fast.nn.network_kernels`` from the architecture: the offset of each tensor (by name, as
     ``offsets`` gives them) and, from ``trainable`` (a bool per parameter), the pieces of the update."""
     cdef Layout L
-    cdef readonly object segments         # (S, 2) int64 [start, stop): every trainable piece
-    cdef readonly object conv_segments    # the pieces before C5 (batch size 1 updates C5 on in backward)
+    cdef readonly object conv_segments    # (S, 2) int64 [start, stop): the trainable pieces before C5
 
     def __init__(self, dict offsets, trainable):
         get = lambda name: offsets.get(name, -1)
@@ -70,7 +75,11 @@ cdef class NetworkLayout:
         self.L.f6w, self.L.f6b = get("f6.weight"), get("f6.bias")
         self.L.ow, self.L.ob = get("output.weight"), get("output.bias")
         self.L.size = len(trainable)
-        self.segments = _segments(trainable, self.L.size)
+        # the dense layers (updated by their rows, _finish_share) are the end of the layout, all trainable
+        dense_end = self.L.ob + 10 if self.L.ow >= 0 else self.L.f6b + 84
+        if dense_end != self.L.size or not np.asarray(trainable, dtype=bool)[self.L.c5w:].all():
+            raise ValueError("the fused kernels' layout: the trainable dense layers C5, F6 (and the output "
+                             "layer) must end the parameters")
         self.conv_segments = _segments(trainable, self.L.c5w)
 
 
@@ -233,26 +242,12 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
 
 
 include "network_lanes.pxi"
+include "network_update.pxi"
 
 
 cdef inline floating* _aligned(floating* p) noexcept nogil:
     # p moved up to the next 64-byte boundary (at most 64 values on)
     return <floating*>((<size_t>p + 63) // 64 * 64)
-
-
-cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
-                         Py_ssize_t hi, floating momentum, floating decay) noexcept nogil:
-    # the update of parameters lo..hi-1 from their gradient g, which is then zeroed for the next batch
-    cdef Py_ssize_t p
-    if v == NULL:
-        for p in range(lo, hi):
-            w[p] -= step[p] * (g[p] + decay * w[p])
-            g[p] = 0
-    else:
-        for p in range(lo, hi):
-            v[p] = momentum * v[p] + (g[p] + decay * w[p])
-            w[p] -= step[p] * v[p]
-            g[p] = 0
 
 
 def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat parameters, updated
@@ -268,7 +263,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 NetworkLayout layout, bint paper, bint argmin, int kind, double map_j, Py_ssize_t batch_size,
                 double momentum, double weight_decay, int n_threads):
     cdef Layout L = layout.L
-    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, size, first, blocks
+    cdef Py_ssize_t M = order.shape[0], b, start, B, n, s, t, group, size, first, blocks, chunk, done, count
     cdef Py_ssize_t BL = _lanes(<floating*>NULL)
     cdef int tid
     cdef double scale
@@ -279,8 +274,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     if M == 0:
         return
     n_threads = min(n_threads, batch_size)     # batch size 1: serial, no OpenMP region
-    # batch size 1 updates the dense layers (C5 on: the end of the layout) in their backward pass
-    cdef const int64_t[:, ::1] segments = layout.conv_segments if batch_size == 1 else layout.segments
+    cdef const int64_t[:, ::1] segments = layout.conv_segments
     cdef Step update
     update.params = &params[0]
     update.velocity = v
@@ -294,12 +288,16 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     cdef floating[:, ::1] work = np.empty((n_threads, group * WORK), dtype)
     cdef floating[::1] c3wt = np.empty(C3_WEIGHTS, dtype)                  # C3's weights transposed
     cdef floating[:, ::1] partial = np.zeros((n_threads, PARTIAL), dtype)
-    # batches of at least BL samples a thread: blocks of BL samples in vector lanes (_lanes_step), each
-    # thread's lanes work and partial gradients 64-byte aligned
+    # batches of at least BL samples a thread: blocks of BL samples in vector lanes (_lanes_step), in
+    # chunks of as many blocks for every thread, each thread's lanes work and partial gradients 64-byte
+    # aligned, and a row of `dense` for each sample of a chunk
     cdef bint in_lanes = batch_size >= BL * n_threads
     cdef Py_ssize_t lanes_size = (LANES_TRAIN + LANES_PARTIAL) * BL if in_lanes else 0
     cdef floating[:, ::1] lanes_memory = np.zeros((n_threads, lanes_size + 64), dtype)
     cdef floating* lanes = NULL
+    chunk = max(DENSE_SAMPLES // (BL * n_threads), 1) * n_threads if in_lanes else 0     # blocks
+    cdef floating[::1] dense_memory = np.empty(chunk * BL * DENSE_ROW + 64, dtype)
+    cdef floating* dense = _aligned(&dense_memory[0])
     with nogil:
         for b in range((M + batch_size - 1) // batch_size):
             start = b * batch_size
@@ -314,15 +312,22 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 for s in range(segments.shape[0]):
                     _update(&params[0], v, &rows[0, 0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
                 continue
-            # whole blocks, as many for every thread, then the rest in groups (a thread's share at most)
+            # whole blocks, as many for every thread, a chunk at a time (each followed by its dense
+            # layers' weight gradients), then the rest in groups (a thread's share at most)
             blocks = B // (BL * n_threads) * n_threads if in_lanes else 0
-            for n in prange(blocks, schedule="static", num_threads=n_threads):
-                tid = threadid()
-                first = start + n * BL
-                lanes = _aligned(&lanes_memory[tid, 0])
-                _lanes_step(&rows[tid, 0], &partial[tid, 0], lanes + LANES_TRAIN * BL, lanes, &work[tid, 0],
-                            &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], c, &L, paper,
-                            argmin, kind, map_j, scale, &losses[first], &predictions[first])
+            done = 0
+            while done < blocks:
+                count = min(chunk, blocks - done)
+                for n in prange(count, schedule="static", num_threads=n_threads):
+                    tid = threadid()
+                    first = start + (done + n) * BL
+                    lanes = _aligned(&lanes_memory[tid, 0])
+                    _lanes_step(lanes + LANES_TRAIN * BL, lanes, &work[tid, 0], dense + n * BL * DENSE_ROW,
+                                &params[0], &x[0, 0, 0, 0], &order[first], &labels[0], &table[0, 0], c, &L, paper,
+                                argmin, kind, map_j, scale, &losses[first], &predictions[first])
+                for t in prange(n_threads, schedule="static", num_threads=n_threads):
+                    _dense_gradients_share(&total[0], dense, count * BL, t, n_threads, &L, paper)
+                done = done + count
             start = start + blocks * BL
             B = B - blocks * BL
             size = min(group, (B + n_threads - 1) // n_threads)
@@ -338,11 +343,9 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 if blocks:
                     _lanes_fold_all(&rows[t, 0], _aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, &table[0, 0],
                                     &L, paper)
-            for s in prange(segments.shape[0], schedule="static", num_threads=n_threads):
-                add_thread_rows(&total[segments[s, 0]], rows, segments[s, 0], segments[s, 1] - segments[s, 0])
-                for t in range(n_threads):
-                    memset(&rows[t, segments[s, 0]], 0, (segments[s, 1] - segments[s, 0]) * sizeof(floating))
-                _update(&params[0], v, &total[0], &step[0], segments[s, 0], segments[s, 1], mom, decay)
+            for t in prange(n_threads, schedule="static", num_threads=n_threads):
+                _finish_share(&params[0], v, &total[0], rows, &step[0], segments, t, n_threads, &L, paper, mom,
+                              decay)
 
 
 def network_forward(const floating[::1] params,           # IN  (P,) the flat parameters

@@ -44,50 +44,95 @@ cdef void _forward_lanes(floating* a, floating* images, const floating* w, const
 
 cdef void _conv_backward_lanes(floating* lp, floating* a, const floating* w, const unsigned char* table,
                                const Layout* L, bint paper) noexcept nogil:
-    # from the gradients of S4's outputs back to C1, as _backward's per-sample loop; the parameters'
-    # gradients into the partials lp (LANES_PARTIAL x BL)
+    # from the gradients of S4's outputs back to C1, as _backward's per-sample loop (each pool's
+    # backward pass with the activations' on either side); the parameters' gradients into the partials
+    # lp (LANES_PARTIAL x BL)
     cdef Py_ssize_t BL = _lanes(a)
     cdef floating* d = a + G * BL
-    cdef floating* unused = NULL
-    if paper:
-        _activate_backward(d + S4 * BL, a + S4 * BL, (C5 - S4) * BL, paper)
-        _lanes_pool_backward(d + C3 * BL, lp + LP_S4C * BL, lp + LP_S4B * BL, d + S4 * BL, a + C3 * BL, w + L.s4c,
-                             16, 10)
-    else:
-        _lanes_pool_backward(d + C3 * BL, unused, unused, d + S4 * BL, a + C3 * BL, unused, 16, 10)
-    _activate_backward(d + C3 * BL, a + C3 * BL, (S4 - C3) * BL, paper)
+    cdef floating* none = NULL      # max pooling: no coefficients
+    _lanes_pool_backward(d + C3 * BL, lp + LP_S4C * BL, lp + LP_S4B * BL, d + S4 * BL, a + S4 * BL, a + C3 * BL,
+                         w + L.s4c if paper else none, 16, 10)
     _lanes_c3_backward(d + S2 * BL, lp + LP_C3W * BL, lp + LP_C3B * BL, d + C3 * BL, a + S2 * BL, w + L.c3w,
                        table)
-    if paper:
-        _activate_backward(d + S2 * BL, a + S2 * BL, (C3 - S2) * BL, paper)
-        _lanes_pool_backward(d + C1 * BL, lp + LP_S2C * BL, lp + LP_S2B * BL, d + S2 * BL, a + C1 * BL, w + L.s2c,
-                             6, 28)
-    else:
-        _lanes_pool_backward(d + C1 * BL, unused, unused, d + S2 * BL, a + C1 * BL, unused, 6, 28)
-    _activate_backward(d + C1 * BL, a + C1 * BL, (S2 - C1) * BL, paper)
+    _lanes_pool_backward(d + C1 * BL, lp + LP_S2C * BL, lp + LP_S2B * BL, d + S2 * BL, a + S2 * BL, a + C1 * BL,
+                         w + L.s2c if paper else none, 6, 28)
     _lanes_c1_backward(lp + LP_C1W * BL, lp + LP_C1B * BL, d + C1 * BL, a + 2 * G * BL)
 
 
-cdef void _lanes_step(floating* g, floating* part, floating* lp, floating* a, floating* rows, const floating* w,
+cdef void _dense_backward_lanes(floating* a, const floating* w, const floating* centers, const Layout* L,
+                                bint paper) noexcept nogil:
+    # from the gradients of the outputs back to those of S4's outputs, as _backward's per-sample loop:
+    # the input gradients only (the weight gradients: _dense_gradients_share)
+    cdef Py_ssize_t BL = _lanes(a)
+    cdef floating* d = a + G * BL
+    if paper:
+        _lanes_rbf_backward(d + F6 * BL, d + OUT * BL, a + F6 * BL, centers, 84, 10)
+    else:
+        _lanes_dense_backward(d + F6 * BL, d + OUT * BL, w + L.ow, 84, 10)
+    _activate_backward(d + F6 * BL, a + F6 * BL, (OUT - F6) * BL, paper)
+    _lanes_dense_backward(d + C5 * BL, d + F6 * BL, w + L.f6w, 120, 84)
+    _activate_backward(d + C5 * BL, a + C5 * BL, (F6 - C5) * BL, paper)
+    _lanes_dense_backward(d + S4 * BL, d + C5 * BL, w + L.c5w, 400, 120)
+
+
+cdef void _lanes_step(floating* lp, floating* a, floating* rows, floating* dense, const floating* w,
                       const floating* x, const int64_t* idx, const int64_t* labels, const unsigned char* table,
                       const floating* centers, const Layout* L, bint paper, bint argmin, int kind, double map_j,
                       double scale, double* losses, int64_t* predictions) noexcept nogil:
-    # _group_step for the block of samples x[idx[s]], s < BL: the forward pass and the convolutional
-    # layers' backward pass in lanes (a: LANES_TRAIN values x BL), their parameters' gradients into the
-    # partials lp; the outputs of S4 on go to the work rows `rows`, LENET_GROUP samples at a time, for
-    # the loss and the dense layers' backward pass (their gradients into g), and the gradients of S4's
-    # outputs come back
+    # the block of samples x[idx[s]], s < BL, through the forward and backward passes in lanes (a:
+    # LANES_TRAIN values x BL): the convolutional layers' parameter gradients into the partials lp, and
+    # each sample's dense layers' inputs and output gradients into its row of `dense` (DENSE_ROW values,
+    # see _dense_gradients_share). The loss goes LENET_GROUP samples at a time through the work rows `rows`.
     cdef Py_ssize_t BL = _lanes(a), s, n, k
     cdef floating* d = a + G * BL
     _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, centers, L, paper)
     for k in range((BL + LENET_GROUP - 1) // LENET_GROUP):
         s = k * LENET_GROUP
         n = min(LENET_GROUP, BL - s)
-        _lanes_store(rows + S4, a + S4 * BL + s, G - S4, WORK, n)      # S4, C5, F6 and the scores
+        _lanes_store(rows + OUT, a + OUT * BL + s, G - OUT, WORK, n)      # the scores
         _loss_step(rows, n, idx + s, labels, argmin, kind, map_j, scale, losses + s, predictions + s)
-        _backward(g, part, rows, n, w, x, idx + s, table, centers, L, paper, NULL, False)
-        _lanes_take(d + S4 * BL + s, rows + G + S4, C5 - S4, WORK, n)
+        _lanes_take(d + OUT * BL + s, rows + G + OUT, G - OUT, WORK, n)
+    _dense_backward_lanes(a, w, centers, L, paper)
+    _lanes_store(dense, a + S4 * BL, G - S4, DENSE_ROW, BL)
+    _lanes_store(dense + DENSE_D, d + C5 * BL, G - C5, DENSE_ROW, BL)
     _conv_backward_lanes(lp, a, w, table, L, paper)
+
+
+cdef inline Py_ssize_t _share(Py_ssize_t count, Py_ssize_t t, Py_ssize_t n_threads) noexcept nogil:
+    # where thread t's share of `count` items starts (it takes those up to _share(count, t + 1, n_threads))
+    return count * t // n_threads
+
+
+cdef struct DenseLayer:
+    Py_ssize_t w, b             # the offsets of its weights (K, F) and biases (K,) in the parameters
+    int F, K                    # inputs and outputs
+    Py_ssize_t inputs, outputs  # where its inputs' values and its outputs' gradients are in a row of `dense`
+
+
+cdef inline DenseLayer _dense_layer(const Layout* L, int layer) noexcept nogil:
+    # the dense layers with parameters: C5, F6, and the modern variant's output layer (2)
+    cdef DenseLayer c
+    if layer == 0:
+        c.w, c.b, c.F, c.K, c.inputs, c.outputs = L.c5w, L.c5b, 400, 120, 0, DENSE_D
+    elif layer == 1:
+        c.w, c.b, c.F, c.K, c.inputs, c.outputs = L.f6w, L.f6b, 120, 84, C5 - S4, DENSE_D + F6 - C5
+    else:
+        c.w, c.b, c.F, c.K, c.inputs, c.outputs = L.ow, L.ob, 84, 10, F6 - S4, DENSE_D + OUT - C5
+    return c
+
+
+cdef void _dense_gradients_share(floating* g, const floating* dense, Py_ssize_t n, Py_ssize_t t, Py_ssize_t n_threads,
+                              const Layout* L, bint paper) noexcept nogil:
+    # thread t's share of the dense layers' weight and bias gradients (its _share of each layer's rows)
+    # from the n samples' rows of `dense` (_lanes_step), added into g
+    cdef Py_ssize_t k0, k1
+    cdef DenseLayer c
+    cdef int layer
+    for layer in range(2 if paper else 3):
+        c = _dense_layer(L, layer)
+        k0, k1 = _share(c.K, t, n_threads), _share(c.K, t + 1, n_threads)
+        _dense_weight_grad(g + c.w + k0 * c.F, g + c.b + k0, dense + c.outputs + k0, dense + c.inputs, c.F,
+                           <int>(k1 - k0), DENSE_ROW, <int>n)
 
 
 cdef void _lanes_fold_all(floating* g, floating* lp, const unsigned char* table, const Layout* L,
