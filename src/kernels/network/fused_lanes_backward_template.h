@@ -282,22 +282,18 @@ FN(lenet_dense_weight_grad_tile)(T* restrict dw, const T* restrict d, const T* r
 }
 
 static inline __attribute__((always_inline)) void
-FN(lenet_dense_weight_grad_rows)(T* restrict dw, const T* restrict d, const T* restrict x, int F, ptrdiff_t stride,
-                           int n, const int rows)
+FN(lenet_dense_weight_grad_cols)(T* restrict dw, const T* restrict d, const T* restrict x, int F, int f, int K,
+                                 ptrdiff_t stride, int n, const int cols)
 {
-    /* `rows` rows of lenet_lanes_weight_grad's dw, COLS vectors of columns at a time, then the rest */
-    enum { COLS = LENET_SUMS_32 ? 5 : 4 };
-    const int vectors = (F + BL - 1) / BL;
-    int v = 0;
-    for (; v + COLS <= vectors; v += COLS)
-        FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, COLS);
-    switch (vectors - v) {
-    case 1: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 1); break;
-    case 2: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 2); break;
-    case 3: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 3); break;
-    case 4: FN(lenet_dense_weight_grad_tile)(dw, d, x, F, v * BL, stride, n, rows, 4); break;
-    default: break;
-    }
+    /* `cols` vectors of columns from f of lenet_dense_weight_grad's dw, for every row: ROWS rows at a time
+     * (2 with fewer than 32 registers), then one by one; the n samples' x for these columns (cols vectors
+     * each) stay in the L1 cache from one row to the next */
+    enum { ROWS = LENET_SUMS_32 ? 4 : 2 };
+    int k = 0;
+    for (; k + ROWS <= K; k += ROWS)
+        FN(lenet_dense_weight_grad_tile)(dw + (ptrdiff_t)k * F, d + k, x, F, f, stride, n, ROWS, cols);
+    for (; k < K; k++)
+        FN(lenet_dense_weight_grad_tile)(dw + (ptrdiff_t)k * F, d + k, x, F, f, stride, n, 1, cols);
 }
 
 static inline void FN(lenet_dense_weight_grad)(T* restrict dw, T* restrict db, const T* restrict dout,
@@ -305,15 +301,21 @@ static inline void FN(lenet_dense_weight_grad)(T* restrict dw, T* restrict db, c
 {
     /* for the samples s < n, dout_s = dout + s stride (K,) and x_s = x + s stride (F,), the rows of a
      * sample each: dw (K, F) += the sum over s ascending of dout_s x_s^T, db (K,) += the sum of dout_s.
-     * x_s may be read up to a vector past F (see lenet_dense_weight_grad_tile). ROWS rows at a time (2 with
-     * fewer than 32 registers), then one by one. */
-    enum { ROWS = LENET_SUMS_32 ? 4 : 2 };
-    int k = 0;
-    for (; k + ROWS <= K; k += ROWS)
-        FN(lenet_dense_weight_grad_rows)(dw + (ptrdiff_t)k * F, dout + k, x, F, stride, n, ROWS);
-    for (; k < K; k++)
-        FN(lenet_dense_weight_grad_rows)(dw + (ptrdiff_t)k * F, dout + k, x, F, stride, n, 1);
+     * x_s may be read up to a vector past F (see lenet_dense_weight_grad_tile). COLS vectors of columns
+     * at a time, then the rest. */
+    enum { COLS = LENET_SUMS_32 ? 5 : 4 };
+    const int vectors = (F + BL - 1) / BL;
+    int v = 0;
+    for (; v + COLS <= vectors; v += COLS)
+        FN(lenet_dense_weight_grad_cols)(dw, dout, x, F, v * BL, K, stride, n, COLS);
+    switch (vectors - v) {
+    case 1: FN(lenet_dense_weight_grad_cols)(dw, dout, x, F, v * BL, K, stride, n, 1); break;
+    case 2: FN(lenet_dense_weight_grad_cols)(dw, dout, x, F, v * BL, K, stride, n, 2); break;
+    case 3: FN(lenet_dense_weight_grad_cols)(dw, dout, x, F, v * BL, K, stride, n, 3); break;
+    case 4: FN(lenet_dense_weight_grad_cols)(dw, dout, x, F, v * BL, K, stride, n, 4); break;
+    default: break;
+    }
     for (int s = 0; s < n; s++)
-        for (k = 0; k < K; k++)
+        for (int k = 0; k < K; k++)
             db[k] += dout[s * stride + k];
 }

@@ -293,17 +293,20 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     # aligned, and a row of `dense` for each sample of a chunk
     cdef bint in_lanes = batch_size >= BL * n_threads
     cdef Py_ssize_t lanes_size = (LANES_TRAIN + LANES_PARTIAL) * BL if in_lanes else 0
-    cdef floating[:, ::1] lanes_memory = np.zeros((n_threads, lanes_size + 64), dtype)
+    cdef floating[:, ::1] lanes_memory = np.empty((n_threads, lanes_size + 64), dtype)
     cdef floating* lanes = NULL
     chunk = max(DENSE_SAMPLES // (BL * n_threads), 1) * n_threads if in_lanes else 0     # blocks
     cdef floating[::1] dense_memory = np.empty(chunk * BL * DENSE_ROW + 64, dtype)
     cdef floating* dense = _aligned(&dense_memory[0])
     with nogil:
+        for t in range(n_threads if in_lanes else 0):        # the partials start at zero (the folds zero them)
+            memset(_aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, 0, LANES_PARTIAL * BL * sizeof(floating))
         for b in range((M + batch_size - 1) // batch_size):
             start = b * batch_size
             B = min(batch_size, M - start)
             scale = 1.0 / B
-            _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
+            if not in_lanes or B % (BL * n_threads):       # for the per-sample path (_c3_forward)
+                _c3_transpose_weights(&c3wt[0], &params[L.c3w], &table[0, 0])
             if batch_size == 1:
                 _group_step(&rows[0, 0], &partial[0, 0], &work[0, 0], 1, &params[0], &x[0, 0, 0, 0],
                             &order[start], &labels[0], &table[0, 0], &c3wt[0], c, &L, paper, argmin, kind, map_j,
@@ -345,7 +348,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                                     &L, paper)
             for t in prange(n_threads, schedule="static", num_threads=n_threads):
                 _finish_share(&params[0], v, &total[0], rows, &step[0], segments, t, n_threads, &L, paper, mom,
-                              decay)
+                              decay, B > 0)
 
 
 def network_forward(const floating[::1] params,           # IN  (P,) the flat parameters
