@@ -36,16 +36,16 @@ cdef extern from "fused_simd.h" nogil:
     void lenet_lanes_pool_d(double* out, const double* x, const double* coef, const double* bias, int C, int H)
     void lenet_lanes_dense_f(float* out, const float* x, const float* w, const float* b, int F, int K)
     void lenet_lanes_dense_d(double* out, const double* x, const double* w, const double* b, int F, int K)
-    void lenet_lanes_pool_backward_f(float* dx, float* dcoef, float* dbias, const float* dout, const float* out,
-                                     const float* x, const float* coef, int C, int H)
-    void lenet_lanes_pool_backward_d(double* dx, double* dcoef, double* dbias, const double* dout,
-                                     const double* out, const double* x, const double* coef, int C, int H)
+    void lenet_lanes_pool_backward_f(float* x, float* dcoef, float* dbias, const float* dout, const float* out,
+                                     const float* coef, int C, int H)
+    void lenet_lanes_pool_backward_d(double* x, double* dcoef, double* dbias, const double* dout,
+                                     const double* out, const double* coef, int C, int H)
     void lenet_lanes_c1_backward_f(float* dw, float* db, const float* dout, const float* x)
     void lenet_lanes_c1_backward_d(double* dw, double* db, const double* dout, const double* x)
-    void lenet_lanes_c3_backward_f(float* dx, float* dw, float* db, const float* dout, const float* x,
-                                   const float* w, const unsigned char* table)
-    void lenet_lanes_c3_backward_d(double* dx, double* dw, double* db, const double* dout, const double* x,
-                                   const double* w, const unsigned char* table)
+    void lenet_lanes_c3_backward_f(float* x, float* dw, float* db, const float* dout, const float* w,
+                                   const unsigned char* table, int squash)
+    void lenet_lanes_c3_backward_d(double* x, double* dw, double* db, const double* dout, const double* w,
+                                   const unsigned char* table, int squash)
     void lenet_lanes_fold_f(float* g, float* partials, int n)
     void lenet_lanes_fold_d(double* g, double* partials, int n)
     void lenet_lanes_rbf_backward_f(float* dx, const float* dout, const float* x, const float* centers, int F, int K)
@@ -123,14 +123,14 @@ cdef inline void _lanes_dense(floating* out, const floating* x, const floating* 
         lenet_lanes_dense_d(out, x, w, b, F, K)
 
 
-cdef inline void _lanes_pool_backward(floating* dx, floating* dcoef, floating* dbias, const floating* dout,
-                                      const floating* out, const floating* x, const floating* coef, int C,
-                                      int H) noexcept nogil:
-    # with the activations' derivatives on either side; coef NULL: max pooling (dcoef, dbias unused)
+cdef inline void _lanes_pool_backward(floating* x, floating* dcoef, floating* dbias, const floating* dout,
+                                      const floating* out, const floating* coef, int C, int H) noexcept nogil:
+    # x, the pool's input, replaced by its gradient, with the activations' derivatives on either side;
+    # coef NULL: max pooling (dcoef, dbias, out unused)
     if floating is float:
-        lenet_lanes_pool_backward_f(dx, dcoef, dbias, dout, out, x, coef, C, H)
+        lenet_lanes_pool_backward_f(x, dcoef, dbias, dout, out, coef, C, H)
     else:
-        lenet_lanes_pool_backward_d(dx, dcoef, dbias, dout, out, x, coef, C, H)
+        lenet_lanes_pool_backward_d(x, dcoef, dbias, dout, out, coef, C, H)
 
 
 cdef inline void _lanes_c1_backward(floating* dw, floating* db, const floating* dout,
@@ -141,12 +141,13 @@ cdef inline void _lanes_c1_backward(floating* dw, floating* db, const floating* 
         lenet_lanes_c1_backward_d(dw, db, dout, x)
 
 
-cdef inline void _lanes_c3_backward(floating* dx, floating* dw, floating* db, const floating* dout,
-                                    const floating* x, const floating* w, const unsigned char* table) noexcept nogil:
+cdef inline void _lanes_c3_backward(floating* x, floating* dw, floating* db, const floating* dout,
+                                    const floating* w, const unsigned char* table, bint squash) noexcept nogil:
+    # x, C3's input, replaced by its gradient (squash: through the squash at x)
     if floating is float:
-        lenet_lanes_c3_backward_f(dx, dw, db, dout, x, w, table)
+        lenet_lanes_c3_backward_f(x, dw, db, dout, w, table, squash)
     else:
-        lenet_lanes_c3_backward_d(dx, dw, db, dout, x, w, table)
+        lenet_lanes_c3_backward_d(x, dw, db, dout, w, table, squash)
 
 
 cdef inline void _lanes_fold(floating* g, floating* partials, int n) noexcept nogil:

@@ -22,58 +22,59 @@ static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int
     }
 }
 
-static inline void FN(lenet_lanes_pool_backward)(T* restrict dx, T* restrict coef_partials,
-                                                 T* restrict bias_partials, const T* restrict dout,
-                                                 const T* restrict out, const T* restrict x,
+static inline void FN(lenet_lanes_pool_backward)(T* x, T* restrict coef_partials, T* restrict bias_partials,
+                                                 const T* restrict dout, const T* restrict out,
                                                  const T* restrict coef, int C, int H)
 {
-    /* x (C, H, H, BL): the pool's input, the activated outputs of the layer before; out (C, H/2, H/2, BL):
-     * its outputs; dout: the gradient of out -> dx (C, H, H, BL), the gradient of x's pre-activations,
-     * overwritten: the backward pass of the pool and of the activations on either side, in one pass.
-     * With coef, the paper: through the squash at out, the subsampling (as _subsample_backward_one:
-     * coef[c] dout at each of a block's four inputs, the partials dcoef[c] += dout (the block's sum),
-     * dbias[c] += dout), the squash at x. Else (coef NULL, the partials unused) the modern variant: max
-     * pooling (dout at each block's first maximum, by the comparisons of _max_block, 0 at the other
-     * three) and the ReLU (0 where the maximum is 0). */
+    /* x (C, H, H, BL): the pool's input, the activated outputs of the layer before, replaced by the
+     * gradient of their pre-activations (in place, so that a block's gradients need no memory of their
+     * own); dout (C, H/2, H/2, BL): the gradient of the pool's outputs: the backward pass of the pool
+     * and of the activations on either side, in one pass. With coef, the paper: through the squash at
+     * the outputs `out` (NULL: dout is already the gradient of their pre-activations), the subsampling
+     * (as _subsample_backward_one: coef[c] dout at each of a block's four inputs, the partials
+     * dcoef[c] += dout (the block's sum), dbias[c] += dout), the squash at x. Else (coef NULL, the
+     * partials and out unused) the modern variant: max pooling (dout at each block's first maximum, by
+     * the comparisons of _max_block, 0 at the other three) and the ReLU (0 where the maximum is 0). */
     BV* dcoef = (BV*)coef_partials;
     BV* dbias = (BV*)bias_partials;
     const int O = H / 2;
-    const BV* in = (const BV*)x;
+    BV* in = (BV*)x;
     const BV* d = (const BV*)dout;
     const BV* y = (const BV*)out;
-    BV* o = (BV*)dx;
     const BV zero = {0};
     for (int c = 0; c < C; c++) {
         BV dc = {0}, ds = {0};
         for (int i = 0; i < O; i++)
             for (int j = 0; j < O; j++) {
-                const BV* top = in + (c * H + 2 * i) * H + 2 * j;
-                const BV* bottom = top + H;
-                BV* dtop = o + (c * H + 2 * i) * H + 2 * j;
-                BV* dbottom = dtop + H;
+                BV* top = in + (c * H + 2 * i) * H + 2 * j;
+                BV* bottom = top + H;
+                const BV t0 = top[0], t1 = top[1], b0 = bottom[0], b1 = bottom[1];
                 const int at = (c * O + i) * O + j;
                 if (coef) {
-                    const BV dv = d[at] * LENET_SQUASH_DERIVATIVE(T, y[at]);
+                    BV dv = d[at];
+                    if (y)
+                        dv *= LENET_SQUASH_DERIVATIVE(T, y[at]);
                     ds = ds + dv;
-                    dc = dc + dv * (top[0] + top[1] + bottom[0] + bottom[1]);
+                    dc = dc + dv * (t0 + t1 + b0 + b1);
                     const BV v = coef[c] * dv;
-                    dtop[0] = v * LENET_SQUASH_DERIVATIVE(T, top[0]);
-                    dtop[1] = v * LENET_SQUASH_DERIVATIVE(T, top[1]);
-                    dbottom[0] = v * LENET_SQUASH_DERIVATIVE(T, bottom[0]);
-                    dbottom[1] = v * LENET_SQUASH_DERIVATIVE(T, bottom[1]);
+                    top[0] = v * LENET_SQUASH_DERIVATIVE(T, t0);
+                    top[1] = v * LENET_SQUASH_DERIVATIVE(T, t1);
+                    bottom[0] = v * LENET_SQUASH_DERIVATIVE(T, b0);
+                    bottom[1] = v * LENET_SQUASH_DERIVATIVE(T, b1);
                 } else {
-                    const BV dv = LANES_SELECT(y[at] > 0, d[at], zero);
-                    const BVI g1 = top[1] > top[0];
-                    const BV m1 = LANES_SELECT(g1, top[1], top[0]);
-                    const BVI g2 = bottom[0] > m1;
-                    const BV m2 = LANES_SELECT(g2, bottom[0], m1);
-                    const BVI g3 = bottom[1] > m2;
+                    const BVI g1 = t1 > t0;
+                    const BV m1 = LANES_SELECT(g1, t1, t0);
+                    const BVI g2 = b0 > m1;
+                    const BV m2 = LANES_SELECT(g2, b0, m1);
+                    const BVI g3 = b1 > m2;
+                    const BV m3 = LANES_SELECT(g3, b1, m2);
+                    const BV dv = LANES_SELECT(m3 > 0, d[at], zero);
                     const BV to3 = LANES_SELECT(g3, zero, dv);      /* if one of the first three wins */
                     const BV to2 = LANES_SELECT(g2, zero, to3);     /* ... of the first two */
-                    dtop[0] = LANES_SELECT(g1, zero, to2);
-                    dtop[1] = LANES_SELECT(g1, to2, zero);
-                    dbottom[0] = LANES_SELECT(g2, to3, zero);
-                    dbottom[1] = LANES_SELECT(g3, dv, zero);
+                    top[0] = LANES_SELECT(g1, zero, to2);
+                    top[1] = LANES_SELECT(g1, to2, zero);
+                    bottom[0] = LANES_SELECT(g2, to3, zero);
+                    bottom[1] = LANES_SELECT(g3, dv, zero);
                 }
             }
         if (coef) {
@@ -130,17 +131,17 @@ static inline void FN(lenet_lanes_c1_backward)(T* restrict weight_partials, T* r
     }
 }
 
-static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weight_partials,
-                                               T* restrict bias_partials, const T* restrict dout,
-                                               const T* restrict x, const T* restrict w,
-                                               const unsigned char* restrict table)
+static inline void FN(lenet_lanes_c3_backward)(T* x, T* restrict weight_partials, T* restrict bias_partials,
+                                               const T* restrict dout, const T* restrict w,
+                                               const unsigned char* restrict table, int squash)
 {
-    /* dout (16, 10, 10, BL), x (6, 14, 14, BL), w (16, 6, 5, 5) -> dx (6, 14, 14, BL) overwritten, and the
-     * partials dw (16, 6, 5, 5), db (16,), for the pairs of the table */
+    /* dout (16, 10, 10, BL), x (6, 14, 14, BL): C3's input, w (16, 6, 5, 5) -> the partials dw (16, 6, 5, 5),
+     * db (16,), for the pairs of the table; then x is replaced by its gradient (in place), with squash
+     * (the paper: x is S2's squashed outputs) the gradient of its pre-activations */
     BV* dw = (BV*)weight_partials;
     BV* db = (BV*)bias_partials;
     const BV* d = (const BV*)dout;
-    const BV* in = (const BV*)x;
+    BV* in = (BV*)x;
     const int area = LENET_C3_O * LENET_C3_O, taps = LENET_K * LENET_K;
     for (int k = 0; k < LENET_C3_OUT; k++) {
         BV s = db[k];
@@ -154,9 +155,9 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
     }
     /* dx[c, r, q] = the sum over the connected k, i, j of w[k, c, i, j] dout[k, r - i, q - j]: a row r
      * of dx in registers (half a row with fewer than 32 registers), each dout row that reaches it
-     * loaded once */
+     * loaded once; stored over x[c, r, q] once the weight gradients above are done with x */
     enum { BLOCK = LENET_SUMS_32 ? LENET_C3_H : LENET_C3_H / 2 };
-    BV* o = (BV*)dx;
+    BV* o = in;
     for (int c = 0; c < LENET_C3_IN; c++)
         for (int r = 0; r < LENET_C3_H; r++)
 #pragma GCC unroll 2
@@ -184,8 +185,12 @@ static inline void FN(lenet_lanes_c3_backward)(T* restrict dx, T* restrict weigh
                                     acc[p + j - q0] += wv[j] * row[p];
                     }
                 }
-                for (int q = 0; q < BLOCK; q++)
-                    o[(c * LENET_C3_H + r) * LENET_C3_H + q0 + q] = acc[q];
+                BV* row = o + (c * LENET_C3_H + r) * LENET_C3_H + q0;
+                for (int q = 0; q < BLOCK; q++) {
+                    if (squash)
+                        acc[q] *= LENET_SQUASH_DERIVATIVE(T, row[q]);
+                    row[q] = acc[q];
+                }
             }
 }
 

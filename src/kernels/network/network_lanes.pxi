@@ -61,19 +61,19 @@ cdef void _forward_lanes(floating* a, floating* images, const floating* w, const
 
 cdef void _conv_backward_lanes(floating* lp, floating* a, const floating* w, const unsigned char* table,
                                const Layout* L, bint paper) noexcept nogil:
-    # from the gradients of S4's outputs back to C1, as _backward's per-sample loop (each pool's
-    # backward pass with the activations' on either side); the parameters' gradients into the partials
-    # lp (LANES_PARTIAL x BL)
+    # from the gradients of S4's outputs (at a + (G + S4) * BL) back to C1, as _backward's per-sample loop
+    # (each pool's backward pass with the activations' on either side); the parameters' gradients into
+    # the partials lp (LANES_PARTIAL x BL). The gradients of C3, S2 and C1 replace their activations
+    # (each layer's backward pass reads its activations, then writes its gradients over them): a block
+    # touches 0.5 MB less memory, which keeps its work in the L2 cache.
     cdef Py_ssize_t BL = _lanes(a)
-    cdef floating* d = a + G * BL
     cdef floating* none = NULL      # max pooling: no coefficients
-    _lanes_pool_backward(d + C3 * BL, lp + LP_S4C * BL, lp + LP_S4B * BL, d + S4 * BL, a + S4 * BL, a + C3 * BL,
+    _lanes_pool_backward(a + C3 * BL, lp + LP_S4C * BL, lp + LP_S4B * BL, a + (G + S4) * BL, a + S4 * BL,
                          w + L.s4c if paper else none, 16, 10)
-    _lanes_c3_backward(d + S2 * BL, lp + LP_C3W * BL, lp + LP_C3B * BL, d + C3 * BL, a + S2 * BL, w + L.c3w,
-                       table)
-    _lanes_pool_backward(d + C1 * BL, lp + LP_S2C * BL, lp + LP_S2B * BL, d + S2 * BL, a + S2 * BL, a + C1 * BL,
+    _lanes_c3_backward(a + S2 * BL, lp + LP_C3W * BL, lp + LP_C3B * BL, a + C3 * BL, w + L.c3w, table, paper)
+    _lanes_pool_backward(a + C1 * BL, lp + LP_S2C * BL, lp + LP_S2B * BL, a + S2 * BL, none,
                          w + L.s2c if paper else none, 6, 28)
-    _lanes_c1_backward(lp + LP_C1W * BL, lp + LP_C1B * BL, d + C1 * BL, a + 2 * G * BL)
+    _lanes_c1_backward(lp + LP_C1W * BL, lp + LP_C1B * BL, a + C1 * BL, a + 2 * G * BL)
 
 
 cdef void _dense_backward_lanes(floating* a, const floating* w, const floating* centers, const Layout* L,
