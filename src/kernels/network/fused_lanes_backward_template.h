@@ -113,6 +113,17 @@ FN(lenet_lanes_weight_grad)(BV* restrict dw, const BV* restrict d, const BV* res
     }
 }
 
+static inline void FN(lenet_lanes_bias_grad)(BV* restrict db, const BV* restrict d, int n)
+{
+    /* the partial *db += d[0] + ... + d[n - 1] (n a multiple of 4), in 4 sums (one would wait on each
+     * addition's latency), then added pairwise */
+    BV s[4] = {{0}, {0}, {0}, {0}};
+    for (int q = 0; q < n; q += 4)
+        for (int h = 0; h < 4; h++)
+            s[h] += d[q + h];
+    *db += (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 static inline void FN(lenet_lanes_c1_backward)(T* restrict weight_partials, T* restrict bias_partials,
                                                const T* restrict dout, const T* restrict x)
 {
@@ -122,10 +133,7 @@ static inline void FN(lenet_lanes_c1_backward)(T* restrict weight_partials, T* r
     BV* db = (BV*)bias_partials;
     const BV* d = (const BV*)dout;
     for (int k = 0; k < LENET_C1_OUT; k++) {
-        BV s = db[k];
-        for (int q = 0; q < LENET_C1_O * LENET_C1_O; q++)
-            s += d[k * LENET_C1_O * LENET_C1_O + q];
-        db[k] = s;
+        FN(lenet_lanes_bias_grad)(db + k, d + k * LENET_C1_O * LENET_C1_O, LENET_C1_O * LENET_C1_O);
         FN(lenet_lanes_weight_grad)(dw + k * LENET_K * LENET_K, d + k * LENET_C1_O * LENET_C1_O, (const BV*)x,
                                     LENET_C1_H, LENET_C1_O);
     }
@@ -144,10 +152,7 @@ static inline void FN(lenet_lanes_c3_backward)(T* x, T* restrict weight_partials
     BV* in = (BV*)x;
     const int area = LENET_C3_O * LENET_C3_O, taps = LENET_K * LENET_K;
     for (int k = 0; k < LENET_C3_OUT; k++) {
-        BV s = db[k];
-        for (int q = 0; q < area; q++)
-            s += d[k * area + q];
-        db[k] = s;
+        FN(lenet_lanes_bias_grad)(db + k, d + k * area, area);
         for (int c = 0; c < LENET_C3_IN; c++)
             if (table[c * LENET_C3_OUT + k])
                 FN(lenet_lanes_weight_grad)(dw + (k * LENET_C3_IN + c) * taps, d + k * area,

@@ -59,6 +59,9 @@
 #if LENET_C3_IN % 2
 #error "lenet_c3_backward sums the weight gradients of two input maps at a time"
 #endif
+#if (LENET_C1_O * LENET_C1_O) % 4 || (LENET_C3_O * LENET_C3_O) % 4
+#error "lenet_lanes_bias_grad sums 4 values at a time"
+#endif
 
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */
 typedef float lenet_vf __attribute__((vector_size(16 * sizeof(float)), aligned(sizeof(float)), may_alias));
