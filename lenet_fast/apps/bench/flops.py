@@ -28,7 +28,9 @@ Conventions: a multiply-add is 2 FLOPs (also when the product goes into an accum
 of n terms plus a bias is n multiply-adds); any other add, subtract, multiply or divide is 1; tanh, exp
 and log are 1 each; comparisons are 0.
 
-Not counted, though the kernels do it:
+Not counted, though the kernels do it (the first two only on the per-sample path, which batches of
+less than a block of samples per thread take, and the rest of a batch; in blocks of samples, one per
+vector lane, the convolutions do exactly the counted multiply-adds):
 
 * C1 computes an output row of 28 as two vectors of 16 positions, 0-15 and 12-27: its forward pass and
   its weight and bias gradients do the work of 32 positions per row, 896 per map for 784 outputs (the
@@ -39,12 +41,13 @@ Not counted, though the kernels do it:
   gradient skips those pairs but runs along rows of 16 lanes, 10 of which hold gradients: per pair
   4,000 lane multiply-adds for 2,500.
 * The dense layers' forward sums run in 16 partial sums, added at the end: 15 adds per output.
-* Once per batch: the sum of the per-thread gradient rows, and the folds of C1's partial sums and of
-  C3's transposed weight gradient into them.
+* Once per batch: the sum of the per-thread gradient rows, and the folds of the partial gradients into
+  them (in blocks: the convolutional layers' per-lane sums; per sample: C1's 16 partial sums per weight
+  and C3's transposed weight gradient).
 * A float32 tanh is a rational approximation x P(x^2) / Q(x^2) (``_tanh_float`` in
   src/kernels/layers/activation_one.pxd): x^2, two degree-4 polynomials by Horner's rule (8
   multiply-adds), a multiply and a divide, 19 FLOPs by these conventions (besides an absolute value, a
-  clamp, a select and a copysign), counted as 1. (float64 calls the C library's tanh.)
+  clamp and a copysign), counted as 1. (float64 calls the C library's tanh.)
 * At batch size 1 the dense layers' update runs inside their backward pass, with no gradient row: each
   of their parameters takes one FLOP fewer than counted (its gradient is used where it is computed, not
   added into a row first).
