@@ -48,8 +48,10 @@ KERNEL_DIRS = ["src/kernels", "src/kernels/layers", "src/kernels/network"]
 CPU_MODULE = ("lenet_fast._cpu", "src/kernels/cpu.pyx")
 # LENET_FAST_ARCH=portable on x86-64: the ISA paths, widest first, and their flags. lenet_fast._cpu knows
 # which CPUs run each name. x86-64-v4: AVX-512 F/BW/CD/DQ/VL; x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE.
+# -mprfchw: PREFETCHW, which every AVX-512 CPU has (Intel since Broadwell, AMD since long before), for the
+# parameter update's prefetches for writing (network_update.pxi; -march=native has it on those CPUs).
 ISA_PATHS = {
-    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
+    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512", "-mprfchw"],
     "avx2": ["-march=x86-64-v3"],
     "baseline": [],
 }
