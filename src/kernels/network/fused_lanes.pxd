@@ -48,7 +48,8 @@ cdef extern from "fused_simd.h" nogil:
                                    const unsigned char* table, int squash)
     void lenet_lanes_fold_f(float* g, float* partials, int n)
     void lenet_lanes_fold_d(double* g, double* partials, int n)
-    void lenet_lanes_rbf_backward_f(float* dx, const float* dout, const float* x, const float* centers, int F, int K)
+    void lenet_lanes_rbf_backward_f(float* dx, const float* dout, const float* x, const float* centers, int F,
+                                    int K)
     void lenet_lanes_rbf_backward_d(double* dx, const double* dout, const double* x, const double* centers, int F,
                                     int K)
     void lenet_lanes_dense_backward_f(float* dx, const float* dout, const float* w, int F, int K)
@@ -158,8 +159,8 @@ cdef inline void _lanes_fold(floating* g, floating* partials, int n) noexcept no
         lenet_lanes_fold_d(g, partials, n)
 
 
-cdef inline void _lanes_rbf_backward(floating* dx, const floating* dout, const floating* x, const floating* centers,
-                                     int F, int K) noexcept nogil:
+cdef inline void _lanes_rbf_backward(floating* dx, const floating* dout, const floating* x,
+                                     const floating* centers, int F, int K) noexcept nogil:
     if floating is float:
         lenet_lanes_rbf_backward_f(dx, dout, x, centers, F, K)
     else:

@@ -221,8 +221,8 @@ static inline void FN(lenet_lanes_rbf_backward)(T* restrict dx, const T* restric
 }
 
 static inline __attribute__((always_inline)) int
-FN(lenet_lanes_dense_backward_tile)(BV* restrict dx, const BV* restrict d, const T* restrict w, int F, int K, int f,
-                                const int tile)
+FN(lenet_lanes_dense_backward_tile)(BV* restrict dx, const BV* restrict d, const T* restrict w, int F, int K,
+                                    int f, const int tile)
 {
     /* the inputs f, f + 1, ... of lenet_lanes_dense_backward, `tile` at a time while a whole tile fits below
      * F: their sums in registers, each d[k] loaded once for all; returns the first input not done */
@@ -242,8 +242,8 @@ FN(lenet_lanes_dense_backward_tile)(BV* restrict dx, const BV* restrict d, const
     return f;
 }
 
-static inline void FN(lenet_lanes_dense_backward)(T* restrict dx, const T* restrict dout, const T* restrict w, int F,
-                                              int K)
+static inline void FN(lenet_lanes_dense_backward)(T* restrict dx, const T* restrict dout, const T* restrict w,
+                                                  int F, int K)
 {
     /* dout (K, BL), w (K, F) -> dx (F, BL) = w^T dout, each sum over k ascending: 16 inputs at a time
      * (8 with fewer than 32 registers), then 8, 4 and one by one */
@@ -255,8 +255,8 @@ static inline void FN(lenet_lanes_dense_backward)(T* restrict dx, const T* restr
 }
 
 static inline __attribute__((always_inline)) void
-FN(lenet_dense_weight_grad_tile)(T* restrict dw, const T* restrict d, const T* restrict x, int F, int f, ptrdiff_t stride,
-                           int n, const int rows, const int cols)
+FN(lenet_dense_weight_grad_tile)(T* restrict dw, const T* restrict d, const T* restrict x, int F, int f,
+                                 ptrdiff_t stride, int n, const int rows, const int cols)
 {
     /* dw[r, f + c BL + l] += the sum over s < n ascending of d[s stride + r] x[s stride + f + c BL + l],
      * for r < rows, c < cols and the columns below F: rows x cols vectors of sums in registers, each

@@ -22,8 +22,8 @@
  * as a matrix product over the samples of a chunk of blocks.
  *
  * Dense layers (C5, F6, the modern variant's output layer) one sample at a time, for a group of up to
- * LENET_GROUP samples at once: each weight row (and in backward its gradient row) streams past once for the whole group, and
- * backward holds 32 inputs of every sample's dx in registers.
+ * LENET_GROUP samples at once: each weight row (and in backward its gradient row) streams past once for
+ * the whole group, and backward holds 32 inputs of every sample's dx in registers.
  *
  * Both convolutions' forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
  * multiply-add each), so their results are those of the general loops (a C3 pair outside the table adds

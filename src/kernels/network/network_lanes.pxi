@@ -1,6 +1,8 @@
-# Included by network.pyx (it uses _activate, _activate_backward, _loss_step and _backward): blocks of BL samples,
-# one per vector lane, through the network (fused_lanes.pxd). A block's values sit at BL times their
-# offsets in a work row: activations from a, their gradients from a + G * BL (training), then the images.
+# Included by network.pyx (it uses _activate, _activate_backward and _loss_step): blocks of BL samples, one
+# per vector lane, through the network (fused_lanes.pxd). A block's values sit at BL times their offsets
+# in a work row: activations from a, their gradients from a + G * BL (training: those of S4 on; C1's to
+# C3's replace their activations, _conv_backward_lanes), then the images. In training, the dense layers'
+# weight gradients come from rows of `dense`, a sample each (_dense_gradients_share).
 
 
 cdef extern from * nogil:
@@ -99,7 +101,8 @@ cdef void _lanes_step(floating* lp, floating* a, floating* rows, floating* dense
     # the block of samples x[idx[s]], s < BL, through the forward and backward passes in lanes (a:
     # LANES_TRAIN values x BL): the convolutional layers' parameter gradients into the partials lp, and
     # each sample's dense layers' inputs and output gradients into its row of `dense` (DENSE_ROW values,
-    # see _dense_gradients_share). The loss goes LENET_GROUP samples at a time through the work rows `rows`.
+    # see _dense_gradients_share). The loss goes LENET_GROUP samples at a time through the work rows
+    # `rows`.
     cdef Py_ssize_t BL = _lanes(a), s, n, k
     cdef floating* d = a + G * BL
     _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, centers, L, paper)
@@ -138,8 +141,8 @@ cdef inline DenseLayer _dense_layer(const Layout* L, int layer) noexcept nogil:
     return c
 
 
-cdef void _dense_gradients_share(floating* g, const floating* dense, Py_ssize_t n, Py_ssize_t t, Py_ssize_t n_threads,
-                              const Layout* L, bint paper) noexcept nogil:
+cdef void _dense_gradients_share(floating* g, const floating* dense, Py_ssize_t n, Py_ssize_t t,
+                                 Py_ssize_t n_threads, const Layout* L, bint paper) noexcept nogil:
     # thread t's share of the dense layers' weight and bias gradients (its _share of each layer's rows)
     # from the n samples' rows of `dense` (_lanes_step), added into g
     cdef Py_ssize_t k0, k1
