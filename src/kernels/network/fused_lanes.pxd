@@ -168,7 +168,7 @@ cdef inline void _lanes_rbf_backward(floating* dx, const floating* dout, const f
 
 
 cdef inline void _lanes_dense_backward(floating* dx, const floating* dout, const floating* w, int F,
-                                   int K) noexcept nogil:
+                                       int K) noexcept nogil:
     # a dense layer's input gradient w^T dout, in lanes
     if floating is float:
         lenet_lanes_dense_backward_f(dx, dout, w, F, K)
