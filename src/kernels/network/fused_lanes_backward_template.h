@@ -190,11 +190,11 @@ static inline void FN(lenet_lanes_c3_backward)(T* x, T* restrict weight_partials
                                     acc[p + j - q0] += wv[j] * row[p];
                     }
                 }
-                BV* row = o + (c * LENET_C3_H + r) * LENET_C3_H + q0;
+                BV* dst = o + (c * LENET_C3_H + r) * LENET_C3_H + q0;     /* over x there */
                 for (int q = 0; q < BLOCK; q++) {
                     if (squash)
-                        acc[q] *= LENET_SQUASH_DERIVATIVE(T, row[q]);
-                    row[q] = acc[q];
+                        acc[q] *= LENET_SQUASH_DERIVATIVE(T, dst[q]);
+                    dst[q] = acc[q];
                 }
             }
 }
