@@ -178,10 +178,10 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
 
 cdef void _backward(floating* g, floating* part, floating* a, int n, const floating* w, const floating* x,
                     const int64_t* idx, const unsigned char* table, const floating* centers, const Layout* L,
-                    bint paper, const Step* update, bint convs) noexcept nogil:
+                    bint paper, const Step* update) noexcept nogil:
     # from the output gradients at a + s * WORK + G + OUT back to C1, adding the parameter gradients
     # into g, but those of C3's weights and of C1 into the partial gradients part; with update (one
-    # sample), the dense layers' parameters are updated at once instead; without convs, back to S4
+    # sample), the dense layers' parameters are updated at once instead
     cdef floating* d = a + G
     cdef floating* r
     cdef int s
@@ -199,7 +199,7 @@ cdef void _backward(floating* g, floating* part, floating* a, int n, const float
         r = a + s * WORK
         _activate_backward(r + G + C5, r + C5, F6 - C5, paper)
     _dense_layer_backward(d + S4, g, w, L.c5w, L.c5b, d + C5, a + S4, 400, 120, n, update)
-    for s in range(n if convs else 0):
+    for s in range(n):
         r = a + s * WORK
         d = r + G
         _pool_backward(d + C3, d + S4, r + C3, r + S4, g, w, L.s4c, L.s4b, 16, 10, paper)
@@ -238,7 +238,7 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
     # writes each sample's loss and prediction; update: see _backward
     _forward(a, n, w, x, idx, c3wt, centers, L, paper)
     _loss_step(a, n, idx, labels, argmin, kind, map_j, scale, losses, predictions)
-    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update, True)
+    _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update)
 
 
 include "network_lanes.pxi"
