@@ -17,7 +17,7 @@ cdef enum:
     C3_SCRATCH = 2 * G
     WORK = C3_SCRATCH + 1600 + 16 * 10 * 20     # lenet_c3_backward's scratch
     LANES_WORK = G + 1024   # a block of samples in lanes (fused_lanes.pxd): the activations, then the images
-    # in training: the activations, their gradients (those of C1 to S2 replace their activations:
+    # in training: the activations, their gradients (those of C1 to C3 replace their activations:
     # network_lanes.pxi), then the images
     LANES_TRAIN = 2 * G + 1024
     # a sample's row of the dense layers' values in training (network_lanes.pxi): the activations from
