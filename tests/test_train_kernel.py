@@ -266,6 +266,24 @@ def test_network_forward_threads_agree_and_out_is_filled(rng):
     np.testing.assert_array_equal(out, one)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_network_forward_finds_any_value_not_finite(dtype, n_threads, rng):
+    """The kernel checks x as it reads it: a NaN or infinity in any sample, in a block of lanes or in
+    the rest, is an error (not outputs computed from it), through the model's methods too."""
+    net = LeNet5("modern", dtype=dtype, seed=1, n_threads=n_threads)
+    x, y = _data(rng, 37, dtype)
+    assert np.isfinite(network_kernels.network_forward(net._flat, x, variant="modern", n_threads=n_threads)).all()
+    for sample, pixel, bad in [(0, 0, np.nan), (17, 511, np.inf), (31, 1023, -np.inf), (36, 40, np.nan)]:
+        broken = x.copy()
+        broken.reshape(37, -1)[sample, pixel] = bad
+        with pytest.raises(ValueError, match="^x contains NaN or infinite values"):
+            network_kernels.network_forward(net._flat, broken, variant="modern", n_threads=n_threads)
+        for method in (net.forward, net.predict, lambda v: net.evaluate(v, y)):
+            with pytest.raises(ValueError, match="^x contains NaN or infinite values"):
+                method(broken)
+
+
 @pytest.mark.parametrize("bad,error,message", [
     (lambda a: dict(x=a["x"].astype(np.float64)), TypeError, "x has dtype float64"),
     (lambda a: dict(x=a["x"][:, 0]), ValueError, "x must have 4 dimensions"),

@@ -141,10 +141,11 @@ class Network:
 
     # --- input checks -------------------------------------------------------------------------------
 
-    def prepare_input(self, x, name="x"):
+    def prepare_input(self, x, name="x", *, check_finite=True):
         """x as network input (N, 1, 32, 32) of the model's dtype, C-contiguous and finite: float input
         converted, uint8 images (N, 28, 28) / (N, 32, 32) preprocessed; a clear error naming `name`
-        otherwise. What the methods taking ``x`` do first."""
+        otherwise. What the methods taking ``x`` do first. check_finite=False leaves the finiteness of
+        float input to the caller (``_scores``: the forward kernel checks x as it reads it)."""
         x = np.asarray(x)
         if x.dtype == np.uint8:
             try:
@@ -162,7 +163,7 @@ class Network:
                 hint = "; 28x28 images must be padded to 32x32 (lenet_fast.preprocess does it for uint8)"
             raise ValueError(f"{name} must have shape (N, 1, 32, 32), got {x.shape}{hint}")
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        if not all_finite(x.reshape(-1)):
+        if check_finite and not all_finite(x.reshape(-1)):
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
@@ -262,7 +263,7 @@ class Network:
 
     def forward(self, x):
         """(N, 10): the RBF penalties (paper; lower is better) or the logits (modern)."""
-        return self._scores(self.prepare_input(x))
+        return self._scores(self.prepare_input(x, check_finite=False))
 
     def loss(self, x, y):
         """The mean loss over the batch (0.0 for an empty batch)."""
@@ -339,7 +340,7 @@ class Network:
 
     def predict(self, x):
         """(N,) int64 digits: argmin of the penalties (paper) or argmax of the logits (modern)."""
-        return self.decide(self._scores(self.prepare_input(x)))
+        return self.decide(self._scores(self.prepare_input(x, check_finite=False)))
 
     def decide(self, scores):
         """(N,) int64 digits from (N, 10) scores, by the architecture's rule (argmin of the penalties or
@@ -348,11 +349,12 @@ class Network:
         return best.astype(np.int64)
 
     def _scores(self, x):
-        """Outputs of a prepared batch by the fused forward kernel (the same function as _forward's)."""
+        """Outputs of a batch from prepare_input by the fused forward kernel (the same function as
+        _forward's); a ValueError if x is not finite."""
         scores = network_kernels.checked_network_forward(self._network, x, np.empty((len(x), 10), self.dtype),
                                                          effective_n_threads(self.n_threads))
         if not all_finite(scores.reshape(-1)):      # a decision on NaN would be class 0, silently
-            bad = [name for name, value in self._params.items() if not np.isfinite(value).all()]
+            bad = [param for param, value in self._params.items() if not np.isfinite(value).all()]
             raise ValueError("the network's outputs are NaN or infinite: " + (
                 f"its parameters {', '.join(bad)} hold NaN or infinite values" if bad else
                 "its weights are so large that the computation overflows"))
@@ -362,7 +364,7 @@ class Network:
         """dict with the mean ``loss``, the ``error`` rate and the ``predictions`` over (x, y).
 
         x: uint8 images (N, 28, 28) / (N, 32, 32) or network input (N, 1, 32, 32); y: N labels 0..9."""
-        x = self.prepare_input(x)
+        x = self.prepare_input(x, check_finite=False)
         y = self.prepare_labels(y, len(x))
         if not len(x):
             raise ValueError("x is empty: there is nothing to evaluate")

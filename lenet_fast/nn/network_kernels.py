@@ -64,7 +64,8 @@ def network_forward(params, x, *, variant, centers=None, out=None, n_threads=Non
     """The whole network's output for x (N, 1, 32, 32) in one compiled call: (N, 10) RBF penalties
     (paper) or logits (modern). params: the model's flat parameter array (``architecture(variant)``'s
     layout). Blocks of samples (as many as a vector register has lanes) run through all layers side by
-    side, the last few each in a per-thread work row; nothing of size N is allocated but `out`."""
+    side, the last few each in a per-thread work row; nothing of size N is allocated but `out`. x must
+    be finite (a ValueError otherwise)."""
     network = network_args(params, variant, centers)
     dtype = network["params"].dtype
     x = as_input(x, "x", dtype, 4)
@@ -73,12 +74,14 @@ def network_forward(params, x, *, variant, centers=None, out=None, n_threads=Non
     return checked_network_forward(network, x, out, effective_n_threads(n_threads))
 
 
-def checked_network_forward(network, x, out, n_threads):
+def checked_network_forward(network, x, out, n_threads, name="x"):
     """network_forward on checked arguments: network = network_args(...), x (N, 1, 32, 32) and out
-    (N, 10) C-contiguous of its dtype, n_threads >= 1."""
+    (N, 10) C-contiguous of its dtype, n_threads >= 1. The kernel checks that x is finite as it reads it
+    (cheaper than a separate pass over x): a ValueError naming `name` if not."""
     params = network["params"]
-    _NETWORK_FORWARD[params.dtype](params, x, out, network["table"], network["centers"], network["layout"],
-                                   network["paper"], n_threads)
+    if not _NETWORK_FORWARD[params.dtype](params, x, out, network["table"], network["centers"],
+                                          network["layout"], network["paper"], n_threads):
+        raise ValueError(f"{name} contains NaN or infinite values")
     return out
 
 

@@ -17,12 +17,13 @@ Design:
   weight; C3's transposed) and folded into the gradient row once per batch.
 - Blocks of samples, one per lane of a vector register (16 floats with AVX-512; ``network_lanes.pxi``,
   ``fused_lanes.pxd``): no lane is wasted on C3's unconnected maps or a row's edge, and nothing needs a
-  horizontal sum. Inference (``network_forward``) takes whole blocks through all layers; the last few
-  samples go through ``_forward``. Training batches of at least a block a thread take as many blocks
-  for every thread through all layers (``_lanes_step``): the convolutional layers' parameter gradients
-  are summed per lane over the batch, then across the lanes; each sample's dense-layer inputs and
-  output gradients are kept in a row, and after each chunk of blocks every thread sums its share of
-  the dense layers' rows of weight gradients over the chunk's samples, a matrix product
+  horizontal sum. Inference (``network_forward``, ``network_forward.pxi``) takes whole blocks through
+  all layers, handed to the threads as they come free; the last few samples go through ``_forward``.
+  Training batches of at least a block a thread take as many blocks for every thread through all
+  layers (``_lanes_step``): the convolutional layers' parameter gradients are summed per lane over the
+  batch, then across the lanes; each sample's dense-layer inputs and output gradients are kept in a
+  row, and after each chunk of blocks every thread sums its share of the dense layers' rows of weight
+  gradients over the chunk's samples, a matrix product
   (``_dense_gradients_share``). The rest of the batch goes in groups as above.
 - Batch size 1 runs serially, with no OpenMP region, and updates the dense layers within their backward
   pass (``_dense_layer_backward``), which saves streaming their gradient row. Larger batches spread
@@ -34,7 +35,9 @@ Design:
   and its share of the convolutional layers' ``conv_segments``, [start, stop) ranges of the trainable
   parameters that leave out the C3 weights outside the connection table (they stay exactly as they
   are: zero).
-- Kernels trust their callers: ``lenet_fast.nn.network_kernels`` checks everything first.
+- Kernels trust their callers: ``lenet_fast.nn.network_kernels`` checks everything first, but that x
+  is finite in inference, which ``network_forward`` checks as each thread reads its images (a
+  separate pass over x from memory cost about a tenth of the forward pass at 2 threads).
 """
 import numpy as np
 
@@ -44,6 +47,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+from finite cimport _all_finite
 from thread_rows cimport add_thread_rows
 from activation_one cimport _relu, _relu_backward, _squash, _squash_derivative
 from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, DENSE_D, DENSE_ROW, DENSE_SAMPLES, F6, G,
@@ -241,13 +245,13 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
     _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update)
 
 
-include "network_lanes.pxi"
-include "network_update.pxi"
-
-
 cdef inline floating* _aligned(floating* p) noexcept nogil:
     # p moved up to the next 64-byte boundary (at most 64 values on)
     return <floating*>((<size_t>p + 63) // 64 * 64)
+
+
+include "network_lanes.pxi"
+include "network_update.pxi"
 
 
 def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat parameters, updated
@@ -351,57 +355,4 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                               decay, B > 0)
 
 
-def network_forward(const floating[::1] params,           # IN  (P,) the flat parameters
-                    const floating[:, :, :, ::1] x,       # IN  (N, 1, 32, 32)
-                    floating[:, ::1] out,                 # OUT (N, 10) penalties (paper) or logits
-                    const unsigned char[:, ::1] table,    # IN  (6, 16) C3 connections
-                    const floating[:, ::1] centers,       # IN  (10, 84) RBF centres (paper), else unused
-                    NetworkLayout layout, bint paper, int n_threads):
-    """The whole forward pass: blocks of samples one per vector lane (``_forward_lanes``), then the last
-    few samples a few at a time in a thread's work rows; each sample's outputs are the same either way."""
-    cdef Layout L = layout.L
-    cdef Py_ssize_t N = x.shape[0], BL = _lanes(<floating*>NULL), blocks = N // BL, done = blocks * BL
-    cdef Py_ssize_t n, s, first, count, group, block_threads = min(n_threads, blocks)
-    cdef Py_ssize_t rest_threads = min(n_threads, N - done), size
-    cdef int tid
-    cdef const floating* c = &centers[0, 0] if paper else NULL
-    cdef floating* c3wt
-    cdef floating* work
-    cdef floating* lanes
-    cdef void* memory
-    if N == 0:
-        return
-    group = min(LENET_GROUP, (N - done + rest_threads - 1) // rest_threads) if rest_threads else 1
-    # C3's weights transposed, then the threads' work: 64-byte aligned (malloc: a single image's call
-    # stays short)
-    size = max(block_threads * LANES_WORK * BL, rest_threads * group * WORK)
-    memory = malloc((C3_WEIGHTS + size) * sizeof(floating) + 64)
-    if memory == NULL:
-        raise MemoryError("network_forward: no memory for the work rows")
-    work = _aligned(<floating*>memory)
-    c3wt = work + size
-    with nogil:
-        for n in prange(blocks, schedule="static", num_threads=max(block_threads, 1)):
-            tid = threadid()
-            lanes = work + tid * LANES_WORK * BL
-            _forward_lanes(lanes, lanes + G * BL, &params[0], &x[n * BL, 0, 0, 0], NULL, &table[0, 0], c, &L, paper)
-            _lanes_store(&out[n * BL, 0], lanes + OUT * BL, 10, 10, BL)
-        if done < N:
-            _c3_transpose_weights(c3wt, &params[L.c3w], &table[0, 0])
-        if rest_threads == 1:      # one sample (or a few): no OpenMP region
-            for n in range((N - done + group - 1) // group):
-                first = done + n * group
-                count = min(group, N - first)
-                _forward(work, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L, paper)
-                for s in range(count):
-                    memcpy(&out[first + s, 0], work + s * WORK + OUT, 10 * sizeof(floating))
-        elif rest_threads > 1:
-            for n in prange((N - done + group - 1) // group, schedule="static", num_threads=rest_threads):
-                tid = threadid()
-                first = done + n * group
-                count = min(group, N - first)
-                _forward(work + tid * group * WORK, count, &params[0], &x[first, 0, 0, 0], NULL, c3wt, c, &L,
-                         paper)
-                for s in range(count):
-                    memcpy(&out[first + s, 0], work + (tid * group + s) * WORK + OUT, 10 * sizeof(floating))
-        free(memory)
+include "network_forward.pxi"      # network_forward, for inference
