@@ -144,7 +144,8 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
     /* One sample's dense backward with its update folded in (batch size 1), so that the weights and their
      * step sizes stream past once, with no gradient row: dx (F,) overwritten (through the weights before
      * their update, the sum over k ascending), then w (K, F) and b (K,) updated with the gradient
-     * dout x^T and dout as train.pyx's _update does (vw, vb: the velocities; NULL without momentum). */
+     * dout x^T and dout as the batch's update does (sgd.h; vw, vb: the velocities; NULL without
+     * momentum). */
     int f = 0;
     for (; f + 16 <= F; f += 16) {
         V acc = {0};
@@ -155,11 +156,11 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
             const V g = FRESH(dout[k]) * xv;
             acc += FRESH(dout[k]) * wv;
             if (vw) {
-                const V v = momentum * *(const V*)(vw + at) + (g + decay * wv);
+                const V v = LENET_SGD_VELOCITY(*(const V*)(vw + at), g, wv, momentum, decay);
                 *(V*)(vw + at) = v;
-                *(V*)(w + at) = wv - st * v;
+                *(V*)(w + at) = LENET_SGD_MOMENTUM(wv, st, v);
             } else {
-                *(V*)(w + at) = wv - st * (g + decay * wv);
+                *(V*)(w + at) = LENET_SGD_PLAIN(wv, st, g, decay);
             }
         }
         *(V*)(dx + f) = acc;
@@ -171,20 +172,20 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
             const T wv = w[at], g = dout[k] * x[f];
             acc += dout[k] * wv;
             if (vw) {
-                vw[at] = momentum * vw[at] + (g + decay * wv);
-                w[at] = wv - step_w[at] * vw[at];
+                vw[at] = LENET_SGD_VELOCITY(vw[at], g, wv, momentum, decay);
+                w[at] = LENET_SGD_MOMENTUM(wv, step_w[at], vw[at]);
             } else {
-                w[at] = wv - step_w[at] * (g + decay * wv);
+                w[at] = LENET_SGD_PLAIN(wv, step_w[at], g, decay);
             }
         }
         dx[f] = acc;
     }
     for (int k = 0; k < K; k++) {
         if (vb) {
-            vb[k] = momentum * vb[k] + (dout[k] + decay * b[k]);
-            b[k] -= step_b[k] * vb[k];
+            vb[k] = LENET_SGD_VELOCITY(vb[k], dout[k], b[k], momentum, decay);
+            b[k] = LENET_SGD_MOMENTUM(b[k], step_b[k], vb[k]);
         } else {
-            b[k] -= step_b[k] * (dout[k] + decay * b[k]);
+            b[k] = LENET_SGD_PLAIN(b[k], step_b[k], dout[k], decay);
         }
     }
 }

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sgd.h"
 #include "squash.h"
 
 #define LENET_C1_H 32      /* C1: input height and width */

@@ -1,6 +1,29 @@
 # Included by network.pyx: the batch's update, each thread its share of the parameters (train_steps).
 
 
+cdef extern from "sgd.h" nogil:
+    float lenet_sgd_plain_f(float w, float step, float g, float decay)
+    double lenet_sgd_plain_d(double w, double step, double g, double decay)
+    float lenet_sgd_velocity_f(float v, float g, float w, float momentum, float decay)
+    double lenet_sgd_velocity_d(double v, double g, double w, double momentum, double decay)
+    float lenet_sgd_momentum_f(float w, float step, float v)
+    double lenet_sgd_momentum_d(double w, double step, double v)
+
+
+cdef inline floating _sgd_plain(floating w, floating step, floating g, floating decay) noexcept nogil:
+    return lenet_sgd_plain_f(w, step, g, decay) if floating is float else lenet_sgd_plain_d(w, step, g, decay)
+
+
+cdef inline floating _sgd_velocity(floating v, floating g, floating w, floating momentum,
+                                   floating decay) noexcept nogil:
+    return (lenet_sgd_velocity_f(v, g, w, momentum, decay) if floating is float else
+            lenet_sgd_velocity_d(v, g, w, momentum, decay))
+
+
+cdef inline floating _sgd_momentum(floating w, floating step, floating v) noexcept nogil:
+    return lenet_sgd_momentum_f(w, step, v) if floating is float else lenet_sgd_momentum_d(w, step, v)
+
+
 cdef inline void _update(floating* w, floating* v, floating* g, const floating* step, Py_ssize_t lo,
                          Py_ssize_t hi, floating momentum, floating decay) noexcept nogil:
     # the update of parameters lo..hi-1 from their gradient g, which is then zeroed for the next batch
@@ -8,12 +31,12 @@ cdef inline void _update(floating* w, floating* v, floating* g, const floating* 
     _prefetch(w + lo, hi - lo, True)
     if v == NULL:
         for p in range(lo, hi):
-            w[p] -= step[p] * (g[p] + decay * w[p])
+            w[p] = _sgd_plain(w[p], step[p], g[p], decay)
             g[p] = 0
     else:
         for p in range(lo, hi):
-            v[p] = momentum * v[p] + (g[p] + decay * w[p])
-            w[p] -= step[p] * v[p]
+            v[p] = _sgd_velocity(v[p], g[p], w[p], momentum, decay)
+            w[p] = _sgd_momentum(w[p], step[p], v[p])
             g[p] = 0
 
 
