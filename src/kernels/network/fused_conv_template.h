@@ -11,74 +11,90 @@ static inline T FN(lenet_sum_lanes)(const V a)
 static inline void FN(lenet_c1_forward)(T* restrict out, const T* restrict x, const T* restrict w,
                                         const T* restrict b)
 {
-    /* x (32, 32), w (6, 5, 5), b (6,) -> out (6, 28, 28); an output row as the vectors of positions 0-15
-     * and 12-27 (h = 0, 1), with 32 registers both at once: 12 independent sums, each weight broadcast
-     * once for both; else one after the other (6 sums) */
-    enum { HALVES = LENET_SUMS_32 ? 2 : 1 };
+    /* x (32, 32), w (6, 5, 5), b (6,) -> out (6, 28, 28); an output row as the 16 positions 0-15 and
+     * 12-27 (h = 0, 1), each H registers of the target's width (each position's sum is its own lane:
+     * the width does not change the results), with 32 registers both at once: 12 independent sums,
+     * each weight broadcast once for both; else one after the other (6 H sums) */
+    enum { H = 16 / BL, HALVES = LENET_SUMS_32 ? 2 : 1 };
     for (int y = 0; y < LENET_C1_O; y++)
         for (int h0 = 0; h0 < 2; h0 += HALVES) {   /* 0-15 first: 12-15 are then written again, alike */
-            V acc[HALVES][LENET_C1_OUT];
+            BV acc[HALVES][LENET_C1_OUT][H];
             for (int h = 0; h < HALVES; h++)
                 for (int k = 0; k < LENET_C1_OUT; k++)
-                    acc[h][k] = (V){0} + b[k];
+                    for (int q = 0; q < H; q++)
+                        acc[h][k][q] = BVEC(b[k]) + (BV){0};
             for (int i = 0; i < LENET_K; i++)
                 for (int j = 0; j < LENET_K; j++) {
-                    V xv[HALVES];
+                    BV xv[HALVES][H];
                     for (int h = 0; h < HALVES; h++)
-                        xv[h] = *(const V*)(x + (y + i) * LENET_C1_H + (h0 + h) * (LENET_C1_O - 16) + j);
+                        for (int q = 0; q < H; q++)
+                            xv[h][q] = *(const BV*)(x + (y + i) * LENET_C1_H + (h0 + h) * (LENET_C1_O - 16) + j + q * BL);
                     for (int k = 0; k < LENET_C1_OUT; k++) {
-                        const T wk = w[(k * LENET_K + i) * LENET_K + j];
+                        const BV wk = BVEC(w[(k * LENET_K + i) * LENET_K + j]);
                         for (int h = 0; h < HALVES; h++)
-                            acc[h][k] += wk * xv[h];
+                            for (int q = 0; q < H; q++)
+                                acc[h][k][q] += wk * xv[h][q];
                     }
                 }
             for (int h = 0; h < HALVES; h++)
                 for (int k = 0; k < LENET_C1_OUT; k++)
-                    *(V*)(out + (k * LENET_C1_O + y) * LENET_C1_O + (h0 + h) * (LENET_C1_O - 16)) = acc[h][k];
+                    for (int q = 0; q < H; q++)
+                        *(BV*)(out + (k * LENET_C1_O + y) * LENET_C1_O + (h0 + h) * (LENET_C1_O - 16) + q * BL) =
+                            acc[h][k][q];
         }
 }
 
 static inline void FN(lenet_c1_backward_weights)(T* restrict lanes, const T* restrict dout, const T* restrict x)
 {
     /* lanes (156, 16) += the partial sums of d(loss)/d(w[k, i, j]) (row (k * 5 + i) * 5 + j) and of
-     * d(loss)/d(b[k]) (row 150 + k), for dout (6, 28, 28) and x (32, 32); an output row as the vectors
-     * of positions 0-15 and 12-27, the first four lanes of the second one zeroed (counted already) */
-    const V second = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-    V* dw = (V*)lanes;
-    enum { MAPS = LENET_SUMS_32 ? 3 : 1 };       /* maps at a time: 15 (or 5) accumulators */
+     * d(loss)/d(b[k]) (row 150 + k), for dout (6, 28, 28) and x (32, 32); an output row as the 16
+     * positions 0-15 and 12-27, the first four lanes of the second zeroed (counted already); 16 lanes
+     * as H registers of the target's width (the same sums) */
+    enum { H = 16 / BL, MAPS = LENET_SUMS_32 ? 3 : 1 };    /* maps at a time: 15 H (or 5 H) accumulators */
+    static const T second_lanes[16] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    BV second[H];
+    for (int q = 0; q < H; q++)
+        second[q] = *(const BV*)(second_lanes + q * BL);
     for (int k0 = 0; k0 < LENET_C1_OUT; k0 += MAPS)
         for (int i = 0; i < LENET_K; i++) {
-            V a[MAPS][LENET_K];
+            BV a[MAPS][LENET_K][H];
             for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
-                    a[m][j] = dw[((k0 + m) * LENET_K + i) * LENET_K + j];
+                    for (int q = 0; q < H; q++)
+                        a[m][j][q] = *(const BV*)(lanes + (((k0 + m) * LENET_K + i) * LENET_K + j) * 16 + q * BL);
             for (int y = 0; y < LENET_C1_O; y++)
                 for (int p0 = 0; p0 <= LENET_C1_O - 16; p0 += LENET_C1_O - 16) {
-                    V xv[LENET_K];
-                    for (int j = 0; j < LENET_K; j++) {
-                        xv[j] = *(const V*)(x + (y + i) * LENET_C1_H + p0 + j);
-                        IN_REGISTER(xv[j]);     /* loaded once for the three maps */
-                    }
-                    for (int m = 0; m < MAPS; m++) {
-                        V d = *(const V*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0);
-                        if (p0)
-                            d *= second;
-                        for (int j = 0; j < LENET_K; j++)
-                            a[m][j] += d * xv[j];
-                    }
+                    BV xv[LENET_K][H];
+                    for (int j = 0; j < LENET_K; j++)
+                        for (int q = 0; q < H; q++) {
+                            xv[j][q] = *(const BV*)(x + (y + i) * LENET_C1_H + p0 + j + q * BL);
+                            IN_REGISTER(xv[j][q]);     /* loaded once for the three maps */
+                        }
+                    for (int m = 0; m < MAPS; m++)
+                        for (int q = 0; q < H; q++) {
+                            BV d = *(const BV*)(dout + ((k0 + m) * LENET_C1_O + y) * LENET_C1_O + p0 + q * BL);
+                            if (p0)
+                                d *= second[q];
+                            for (int j = 0; j < LENET_K; j++)
+                                a[m][j][q] += d * xv[j][q];
+                        }
                 }
             for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
-                    dw[((k0 + m) * LENET_K + i) * LENET_K + j] = a[m][j];
+                    for (int q = 0; q < H; q++)
+                        *(BV*)(lanes + (((k0 + m) * LENET_K + i) * LENET_K + j) * 16 + q * BL) = a[m][j][q];
         }
-    for (int k = 0; k < LENET_C1_OUT; k++) {
-        V s = dw[LENET_C1_OUT * LENET_K * LENET_K + k];
-        for (int y = 0; y < LENET_C1_O; y++) {
-            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O);
-            s += *(const V*)(dout + (k * LENET_C1_O + y) * LENET_C1_O + LENET_C1_O - 16) * second;
+    for (int k = 0; k < LENET_C1_OUT; k++)
+        for (int q = 0; q < H; q++) {
+            BV* bias = (BV*)(lanes + (LENET_C1_OUT * LENET_K * LENET_K + k) * 16 + q * BL);
+            BV s = *bias;
+            for (int y = 0; y < LENET_C1_O; y++) {
+                const T* row = dout + (k * LENET_C1_O + y) * LENET_C1_O + q * BL;
+                s += *(const BV*)row;
+                s += *(const BV*)(row + LENET_C1_O - 16) * second[q];
+            }
+            *bias = s;
         }
-        dw[LENET_C1_OUT * LENET_K * LENET_K + k] = s;
-    }
 }
 
 static inline void FN(lenet_c1_fold)(T* restrict dw, T* restrict db, T* restrict lanes)
@@ -113,27 +129,29 @@ static inline void FN(lenet_c3_forward)(T* restrict out, const T* restrict x, co
                                         const T* restrict b)
 {
     /* x (6, 14, 14), wt (6, 5, 5, 16), b (16,) -> out (16, 10, 10): an output row's 10 positions in
-     * 10 accumulators, each weight vector loaded once per row */
-    enum { BLOCK = LENET_SUMS_32 ? LENET_C3_O : LENET_C3_O / 2 };    /* positions summed together */
-    const V bias = *(const V*)b;
+     * 10 accumulators, each weight vector loaded once per row; the 16 maps as H registers of the
+     * target's width (each map's sum is its own lane, so the width does not change the results) */
+    enum { H = 16 / BL, BLOCK = LENET_SUMS_32 ? LENET_C3_O : LENET_C3_O / 2 };  /* positions summed together */
     for (int y = 0; y < LENET_C3_O; y++)
         for (int p0 = 0; p0 < LENET_C3_O; p0 += BLOCK) {
-            V acc[BLOCK];
+            BV acc[BLOCK][H];
             for (int p = 0; p < BLOCK; p++)
-                acc[p] = bias;
+                for (int h = 0; h < H; h++)
+                    acc[p][h] = *(const BV*)(b + h * BL);
             for (int c = 0; c < LENET_C3_IN; c++)
                 for (int i = 0; i < LENET_K; i++) {
                     const T* row = x + (c * LENET_C3_H + y + i) * LENET_C3_H + p0;
                     const T* w = wt + (c * LENET_K + i) * LENET_K * LENET_C3_OUT;
-                    for (int j = 0; j < LENET_K; j++) {
-                        const V wv = *(const V*)(w + j * LENET_C3_OUT);
-                        for (int p = 0; p < BLOCK; p++)
-                            acc[p] += FRESH(row[p + j]) * wv;
-                    }
+                    for (int j = 0; j < LENET_K; j++)
+                        for (int h = 0; h < H; h++) {
+                            const BV wv = *(const BV*)(w + j * LENET_C3_OUT + h * BL);
+                            for (int p = 0; p < BLOCK; p++)
+                                acc[p][h] += BVEC(row[p + j]) * wv;
+                        }
                 }
             for (int p = 0; p < BLOCK; p++)
                 for (int k = 0; k < LENET_C3_OUT; k++)
-                    out[(k * LENET_C3_O + y) * LENET_C3_O + p0 + p] = acc[p][k];
+                    out[(k * LENET_C3_O + y) * LENET_C3_O + p0 + p] = acc[p][k / BL][k % BL];
         }
 }
 
@@ -153,36 +171,49 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
         for (int k = 0; k < LENET_C3_OUT; k++)
             dt[q * LENET_C3_OUT + k] = dout[k * positions + q];
 
-    /* weights and biases, vectorised across the 16 maps */
-    V* db = (V*)(part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT);
-    V bias = *db;
-    for (int q = 0; q < positions; q++)
-        bias += *(const V*)(dt + q * LENET_C3_OUT);
-    *db = bias;
-    enum { MAPS = LENET_SUMS_32 ? 2 : 1 };        /* input maps at a time: 10 (or 5) independent sums */
+    /* weights and biases, vectorised across the 16 maps, as H registers of the target's width (each
+     * map's sums are its own lanes: the width does not change the results) */
+    enum { H = 16 / BL };
+    for (int h = 0; h < H; h++) {
+        BV* db = (BV*)(part + LENET_C3_IN * LENET_K * LENET_K * LENET_C3_OUT + h * BL);
+        BV bias = *db;
+        for (int q = 0; q < positions; q++)
+            bias += *(const BV*)(dt + q * LENET_C3_OUT + h * BL);
+        *db = bias;
+    }
+    enum { MAPS = LENET_SUMS_32 ? 2 : 1 };        /* input maps at a time: 10 H (or 5 H) independent sums */
     for (int c0 = 0; c0 < LENET_C3_IN; c0 += MAPS)
         for (int i = 0; i < LENET_K; i++) {
-            V a[MAPS][LENET_K];                         /* the five taps j of the maps c0, c0 + 1 */
+            BV a[MAPS][LENET_K][H];                     /* the five taps j of the maps c0, c0 + 1 */
+            T* at = part + ((c0 * LENET_K + i) * LENET_K) * LENET_C3_OUT;
+            const ptrdiff_t map = LENET_K * LENET_K * LENET_C3_OUT;
             for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
-                    a[m][j] = *(const V*)(part + (((c0 + m) * LENET_K + i) * LENET_K + j) * LENET_C3_OUT);
+                    for (int h = 0; h < H; h++)
+                        a[m][j][h] = *(const BV*)(at + m * map + j * LENET_C3_OUT + h * BL);
             for (int y = 0; y < LENET_C3_O; y++) {
                 const T* row = x + (c0 * LENET_C3_H + y + i) * LENET_C3_H;
                 for (int p = 0; p < LENET_C3_O; p++) {
-                    V d = *(const V*)(dt + (y * LENET_C3_O + p) * LENET_C3_OUT);
-                    IN_REGISTER(d);     /* loaded once for the ten sums */
+                    BV d[H];
+                    for (int h = 0; h < H; h++) {
+                        d[h] = *(const BV*)(dt + (y * LENET_C3_O + p) * LENET_C3_OUT + h * BL);
+                        IN_REGISTER(d[h]);     /* loaded once for the ten sums */
+                    }
                     for (int m = 0; m < MAPS; m++)
                         for (int j = 0; j < LENET_K; j++)
-                            a[m][j] += FRESH(row[m * LENET_C3_H * LENET_C3_H + p + j]) * d;
+                            for (int h = 0; h < H; h++)
+                                a[m][j][h] += BVEC(row[m * LENET_C3_H * LENET_C3_H + p + j]) * d[h];
                 }
             }
             for (int m = 0; m < MAPS; m++)
                 for (int j = 0; j < LENET_K; j++)
-                    *(V*)(part + (((c0 + m) * LENET_K + i) * LENET_K + j) * LENET_C3_OUT) = a[m][j];
+                    for (int h = 0; h < H; h++)
+                        *(BV*)(at + m * map + j * LENET_C3_OUT + h * BL) = a[m][j][h];
         }
 
-    /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used): an input row y of map k
-     * shifted by j, loaded once, adds into the rows y + i of dx[c], i < 5, all 14 held in registers */
+    /* dx, the full convolution, vectorised along its rows (16 lanes, 14 used; H registers of the
+     * target's width): an input row y of map k shifted by j, loaded once, adds into the rows y + i of
+     * dx[c], i < 5, all 14 held in registers */
     memset(padded, 0, LENET_C3_OUT * LENET_C3_O * LENET_C3_PAD * sizeof(T));
     for (int r = 0; r < LENET_C3_OUT * LENET_C3_O; r++)
         memcpy(padded + r * LENET_C3_PAD + LENET_K - 1, dout + r * LENET_C3_O, LENET_C3_O * sizeof(T));
@@ -190,9 +221,10 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
     for (int c = 0; c < LENET_C3_IN; c++)
 #pragma GCC unroll 2
         for (int r0 = 0; r0 < LENET_C3_H; r0 += ROWS) {
-            V acc[ROWS];
+            BV acc[ROWS][H];
             for (int r = 0; r < ROWS; r++)
-                acc[r] = (V){0};
+                for (int h = 0; h < H; h++)
+                    acc[r][h] = (BV){0};
             for (int k = 0; k < LENET_C3_OUT; k++) {
                 if (!table[c * LENET_C3_OUT + k])
                     continue;
@@ -201,17 +233,18 @@ static inline void FN(lenet_c3_backward)(T* restrict dx, T* restrict part, const
 #pragma GCC unroll 10
                     for (int y = 0; y < LENET_C3_O; y++) {
                         /* lane p: dout[k, y, p - j] (zero outside the row) */
-                        const V v = *(const V*)(padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j);
+                        const T* v = padded + (k * LENET_C3_O + y) * LENET_C3_PAD + LENET_K - 1 - j;
 #pragma GCC unroll 5
                         for (int i = 0; i < LENET_K; i++)
                             if (y + i >= r0 && y + i < r0 + ROWS)
-                                acc[y + i - r0] += FRESH(wk[i * LENET_K + j]) * v;
+                                for (int h = 0; h < H; h++)
+                                    acc[y + i - r0][h] += BVEC(wk[i * LENET_K + j]) * *(const BV*)(v + h * BL);
                     }
                 }
             }
             for (int r = 0; r < ROWS; r++)
                 for (int p = 0; p < LENET_C3_H; p++)
-                    dx[(c * LENET_C3_H + r0 + r) * LENET_C3_H + p] = acc[r][p];
+                    dx[(c * LENET_C3_H + r0 + r) * LENET_C3_H + p] = acc[r][p / BL][p % BL];
         }
 }
 

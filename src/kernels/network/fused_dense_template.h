@@ -1,36 +1,42 @@
-/* The dense-layer helpers for one element type T with vector type V (16 lanes); included by fused_simd.h
- * once per type, after fused_conv_template.h (lenet_sum_lanes), with FN(name) naming the specialisation. */
+/* The dense-layer helpers for one element type T with vector types V (16 lanes) and BV (a register of the
+ * target, BL lanes); included by fused_simd.h once per type, with FN(name) naming the specialisation. */
 
 static inline __attribute__((always_inline)) int
 FN(lenet_dense_forward_rows)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
                              int F, int k, int K, ptrdiff_t stride, const int n, const int rows)
 {
     /* the outputs k, k + 1, ... of the n samples, `rows` at a time while a whole block fits below K:
-     * rows * n independent sums in registers (one sum alone would wait on each multiply-add's latency);
-     * returns the first row not done */
+     * rows * n independent sums in registers (one sum alone would wait on each multiply-add's latency),
+     * each its 16 partial sums as H registers of the target's width; returns the first row not done */
+    enum { H = 16 / BL };
     const int full = F - F % 16;
     for (; k + rows <= K; k += rows) {
-        V acc[8][LENET_GROUP];
+        BV acc[8][LENET_GROUP][H];
         for (int r = 0; r < rows; r++)
             for (int s = 0; s < n; s++)
-                acc[r][s] = (V){0};
+                for (int h = 0; h < H; h++)
+                    acc[r][s][h] = (BV){0};
         for (int f = 0; f < full; f += 16) {
-            V xv[LENET_GROUP];
-            for (int s = 0; s < n; s++) {
-                xv[s] = *(const V*)(x + s * stride + f);
-                IN_REGISTER(xv[s]);     /* loaded once for all the rows */
-            }
-            for (int r = 0; r < rows; r++) {
-                const V wv = *(const V*)(w + (ptrdiff_t)(k + r) * F + f);
-                for (int s = 0; s < n; s++)
-                    acc[r][s] += wv * xv[s];
-            }
+            BV xv[LENET_GROUP][H];
+            for (int s = 0; s < n; s++)
+                for (int h = 0; h < H; h++) {
+                    xv[s][h] = *(const BV*)(x + s * stride + f + h * BL);
+                    IN_REGISTER(xv[s][h]);      /* loaded once for all the rows */
+                }
+            for (int r = 0; r < rows; r++)
+                for (int h = 0; h < H; h++) {
+                    const BV wv = *(const BV*)(w + (ptrdiff_t)(k + r) * F + f + h * BL);
+                    for (int s = 0; s < n; s++)
+                        acc[r][s][h] += wv * xv[s][h];
+                }
         }
         for (int r = 0; r < rows; r++)
             for (int s = 0; s < n; s++) {
+                T part[16];
+                memcpy(part, acc[r][s], sizeof part);
                 for (int l = 0; l < F - full; l++)
-                    acc[r][s][l] += w[(ptrdiff_t)(k + r) * F + full + l] * x[s * stride + full + l];
-                out[s * stride + k + r] = b[k + r] + FN(lenet_sum_lanes)(acc[r][s]);
+                    part[l] += w[(ptrdiff_t)(k + r) * F + full + l] * x[s * stride + full + l];
+                out[s * stride + k + r] = b[k + r] + LENET_SUM16(part);
             }
     }
     return k;
@@ -40,9 +46,10 @@ static inline __attribute__((always_inline)) void
 FN(lenet_dense_forward_n)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
                           int F, int K, ptrdiff_t stride, const int n)
 {
-    /* 8 rows at a time for one or two samples, 4 for more, then the rest one by one (with fewer than 32
-     * registers: 2 rows, 1 for more than two samples) */
-    const int rows = LENET_SUMS_32 ? (n <= 2 ? 8 : 4) : (n <= 2 ? 2 : 1);
+    /* as many rows at a time as keep about half the registers for sums (at most 8 rows; 16 / BL
+     * registers a sum), then the rest one by one */
+    enum { SUMS = LENET_SUMS_32 ? 16 : 8 };
+    const int fit = SUMS / (n * (16 / BL)), rows = fit > 8 ? 8 : fit < 1 ? 1 : fit;
     int k = FN(lenet_dense_forward_rows)(out, x, w, b, F, 0, K, stride, n, rows);
     FN(lenet_dense_forward_rows)(out, x, w, b, F, k, K, stride, n, 1);
 }
@@ -51,7 +58,7 @@ static inline void FN(lenet_dense_forward)(T* restrict out, const T* restrict x,
                                            const T* restrict b, int F, int K, ptrdiff_t stride, int n)
 {
     /* for the samples s < n (n <= LENET_GROUP; their arrays stride apart): out_s (K,) = b + w x_s, each
-     * sum as _dense_forward_one's (16 partial sums, then lenet_sum_lanes), each weight row read once
+     * sum as _dense_forward_one's (16 partial sums, then LENET_SUM16), each weight row read once
      * for all n; a switch on n, so that each case has constant loops (accumulators in registers) */
     switch (n) {
     case 1: FN(lenet_dense_forward_n)(out, x, w, b, F, K, stride, 1); break;
@@ -146,24 +153,26 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
      * their update, the sum over k ascending), then w (K, F) and b (K,) updated with the gradient
      * dout x^T and dout as the batch's update does (sgd.h; vw, vb: the velocities; NULL without
      * momentum). */
+    /* a register's width of inputs at a time (BV: every input's sum is its own, so the width does not
+     * change the results; the 16-lane V would be two registers or more without AVX-512) */
     int f = 0;
-    for (; f + 16 <= F; f += 16) {
-        V acc = {0};
-        const V xv = *(const V*)(x + f);
+    for (; f + BL <= F; f += BL) {
+        BV acc = {0};
+        const BV xv = *(const BV*)(x + f);
         for (int k = 0; k < K; k++) {
             const ptrdiff_t at = (ptrdiff_t)k * F + f;
-            const V wv = *(const V*)(w + at), st = *(const V*)(step_w + at);
-            const V g = FRESH(dout[k]) * xv;
-            acc += FRESH(dout[k]) * wv;
+            const BV wv = *(const BV*)(w + at), st = *(const BV*)(step_w + at), d = BVEC(dout[k]);
+            const BV g = d * xv;
+            acc += d * wv;
             if (vw) {
-                const V v = LENET_SGD_VELOCITY(*(const V*)(vw + at), g, wv, momentum, decay);
-                *(V*)(vw + at) = v;
-                *(V*)(w + at) = LENET_SGD_MOMENTUM(wv, st, v);
+                const BV v = LENET_SGD_VELOCITY(*(const BV*)(vw + at), g, wv, momentum, decay);
+                *(BV*)(vw + at) = v;
+                *(BV*)(w + at) = LENET_SGD_MOMENTUM(wv, st, v);
             } else {
-                *(V*)(w + at) = LENET_SGD_PLAIN(wv, st, g, decay);
+                *(BV*)(w + at) = LENET_SGD_PLAIN(wv, st, g, decay);
             }
         }
-        *(V*)(dx + f) = acc;
+        *(BV*)(dx + f) = acc;
     }
     for (; f < F; f++) {
         T acc = 0;
