@@ -41,14 +41,14 @@ import ast, subprocess, sys
 pkg, root = sys.argv[1:]
 tree = ast.parse(open("setup.py").read())
 values = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-          for t in n.targets if isinstance(t, ast.Name) and t.id in ("KERNELS", "CPU_MODULE")}
+          for t in n.targets if isinstance(t, ast.Name) and t.id in ("KERNELS", "CPU_MODULE", "KERNEL_DIRS")}
 modules = {**values["KERNELS"], values["CPU_MODULE"][0]: values["CPU_MODULE"][1]}
 for name, source in modules.items():
     out = f"{pkg}/{name.replace('.', '/')}.cpython-311-aarch64-linux-gnu.so"
     subprocess.run(["aarch64-linux-gnu-gcc", "-shared", "-fPIC", "-O3", "-fno-math-errno", "-fno-trapping-math",
                     "-fopenmp", "-Werror=implicit-function-declaration", f"-I{root}/usr/include/python3.11",
                     "-idirafter", f"{root}/usr/include", f"-I{root}/usr/lib/python3/dist-packages/numpy/core/include",
-                    "-Isrc/kernels/network", source.replace(".pyx", ".c"), "-o", out], check=True)
+                    *[f"-I{d}" for d in values["KERNEL_DIRS"]], source.replace(".pyx", ".c"), "-o", out], check=True)
     print("built", out)
 EOF
 # pytest and its pure-Python dependencies, from the Python that runs this script
