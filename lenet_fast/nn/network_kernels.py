@@ -74,14 +74,14 @@ def network_forward(params, x, *, variant, centers=None, out=None, n_threads=Non
     return checked_network_forward(network, x, out, effective_n_threads(n_threads))
 
 
-def checked_network_forward(network, x, out, n_threads, name="x"):
+def checked_network_forward(network, x, out, n_threads):
     """network_forward on checked arguments: network = network_args(...), x (N, 1, 32, 32) and out
     (N, 10) C-contiguous of its dtype, n_threads >= 1. The kernel checks that x is finite as it reads it
-    (cheaper than a separate pass over x): a ValueError naming `name` if not."""
+    (cheaper than a separate pass over x): a ValueError if not."""
     params = network["params"]
     if not _NETWORK_FORWARD[params.dtype](params, x, out, network["table"], network["centers"],
                                           network["layout"], network["paper"], n_threads):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError("x contains NaN or infinite values")
     return out
 
 
