@@ -246,14 +246,25 @@ def test_bad_arguments_are_named(bad, error, message, rng):
 @pytest.mark.parametrize("n", [0, 1, 7, 37])
 def test_network_forward_matches_the_layer_path(variant, dtype, n_threads, n, rng):
     """37: whole blocks of samples in vector lanes (2 to 18 of them, by the ISA and dtype), then the rest
-    in work rows; every sample's outputs are still those of the layer path, bit for bit."""
+    in work rows. The paper variant: every sample's outputs are those of the layer path, bit for bit.
+    The modern variant's C3 is by Winograd's F(2x2, 5x5): other sums, within a few rounding errors of
+    the layer path's; and each sample's outputs are the same bits in a block or alone."""
     net = LeNet5(variant, dtype=dtype, seed=3)
     net._flat[:] += rng.normal(0, 0.05, net._flat.size).astype(dtype) * (net._flat != 0)
     x, _ = _data(rng, n, dtype)
     out = network_kernels.network_forward(net._flat, x, variant=variant, centers=net._centers, n_threads=n_threads)
     assert out.shape == (n, 10) and out.dtype == dtype
-    if n:       # the same layer code as the per-layer kernels: the same bits
-        np.testing.assert_array_equal(out, net._forward(x)["output"])
+    if not n:
+        return
+    layers = net._forward(x)["output"]
+    if variant == "paper":      # the same layer code as the per-layer kernels: the same bits
+        np.testing.assert_array_equal(out, layers)
+        return
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(out, layers, rtol=0, atol=64 * eps * (1 + np.abs(layers).max()))
+    alone = [network_kernels.network_forward(net._flat, x[i:i + 1], variant=variant, n_threads=n_threads)
+             for i in range(n)]
+    np.testing.assert_array_equal(out, np.concatenate(alone))
 
 
 def test_network_forward_threads_agree_and_out_is_filled(rng):

@@ -24,6 +24,13 @@ fused_simd.h, the rest from src/kernels/layers/*_one.pxd):
 * update: w -= step * (g + decay * w), 4 per trainable parameter per batch (the kernel evaluates the
   decay term even when it is 0); C3's unconnected weights are skipped, as in the kernel.
 
+The modern variant's inference computes C3 and S4 by Winograd's F(2x2, 5x5) (winograd_template.h):
+86,400 multiply-adds of transformed values and about 48,000 other operations in the transforms, not
+C3's 240,000 multiply-adds. The "forward" rows, and ``inference_flops_per_image``, count the direct
+convolution's arithmetic all the same: the network's work as every peer does it, so that images per
+second and FLOPs convert into each other alike for all contenders (no figure of the bench divides
+inference's FLOPs by the FMA peak).
+
 Conventions: a multiply-add is 2 FLOPs (also when the product goes into an accumulator; a weighted sum
 of n terms plus a bias is n multiply-adds); any other add, subtract, multiply or divide is 1; tanh, exp
 and log are 1 each; comparisons are 0.

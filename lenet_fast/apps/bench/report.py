@@ -139,7 +139,8 @@ def _flops_lines(flops):
     lines.append(f"{'total':<14}" + "".join(f"{totals[v][0]:>17,}{totals[v][1]:>17,}" for v in variants))
     lines.append("SGD update, once per batch (4 per trainable parameter): "
                  + "; ".join(f"{v} {flops[v]['update_per_batch']:,.0f}" for v in variants))
-    lines.append("inference per image (forward, no loss): "
+    lines.append("inference per image (forward, no loss; modern: C3 counted as the direct convolution its "
+                 "Winograd form replaces): "
                  + "; ".join(f"{v} {flops[v]['inference']:,}" for v in variants))
     steps = {v: ", ".join(f"{f:,.0f} at batch {b}" for b, f in flops[v]["training_step"].items())
              for v in variants}

@@ -15,6 +15,8 @@ cdef enum:
     LP_S4C = LP_C3B + 16
     LP_S4B = LP_S4C + 16
     LANES_PARTIAL = LP_S4B + 16
+    LANES_WINOGRAD = 5400       # the scratch of lenet_lanes_c3_pool_winograd (x BL)
+    WINOGRAD_WEIGHTS = 3456     # C3's weights' transforms (36, 6, 16)
 
 
 cdef extern from "fused_simd.h" nogil:
@@ -32,6 +34,14 @@ cdef extern from "fused_simd.h" nogil:
                           int relu)
     void lenet_lanes_c3_d(double* out, const double* x, const double* w, const double* b,
                           const unsigned char* table, int relu)
+    void lenet_winograd_weights_f(float* u, const float* w)
+    void lenet_winograd_weights_d(double* u, const double* w)
+    void lenet_lanes_c3_pool_winograd_f(float* out, const float* x, const float* u, const float* b, float* scratch)
+    void lenet_lanes_c3_pool_winograd_d(double* out, const double* x, const double* u, const double* b,
+                                        double* scratch)
+    void lenet_winograd_c3_pool_one_f(float* out, const float* x, const float* u, const float* b, float* scratch)
+    void lenet_winograd_c3_pool_one_d(double* out, const double* x, const double* u, const double* b,
+                                      double* scratch)
     void lenet_lanes_pool_f(float* out, const float* x, const float* coef, const float* bias, int C, int H)
     void lenet_lanes_pool_d(double* out, const double* x, const double* coef, const double* bias, int C, int H)
     void lenet_lanes_dense_f(float* out, const float* x, const float* w, const float* b, int F, int K)
@@ -104,6 +114,30 @@ cdef inline void _lanes_c3(floating* out, const floating* x, const floating* w, 
         lenet_lanes_c3_f(out, x, w, b, table, relu)
     else:
         lenet_lanes_c3_d(out, x, w, b, table, relu)
+
+
+cdef inline void _winograd_weights(floating* u, const floating* w) noexcept nogil:
+    if floating is float:
+        lenet_winograd_weights_f(u, w)
+    else:
+        lenet_winograd_weights_d(u, w)
+
+
+cdef inline void _lanes_c3_pool_winograd(floating* out, const floating* x, const floating* u, const floating* b,
+                                         floating* scratch) noexcept nogil:
+    if floating is float:
+        lenet_lanes_c3_pool_winograd_f(out, x, u, b, scratch)
+    else:
+        lenet_lanes_c3_pool_winograd_d(out, x, u, b, scratch)
+
+
+cdef inline void _c3_pool_winograd(floating* out, const floating* x, const floating* u, const floating* b,
+                                   floating* scratch) noexcept nogil:
+    # one sample's C3 to S4 as _lanes_c3_pool_winograd computes each lane's (the same bits)
+    if floating is float:
+        lenet_winograd_c3_pool_one_f(out, x, u, b, scratch)
+    else:
+        lenet_winograd_c3_pool_one_d(out, x, u, b, scratch)
 
 
 cdef inline void _lanes_pool(floating* out, const floating* x, const floating* coef, const floating* bias, int C,

@@ -10,7 +10,9 @@
  * then c, i, j ascending; the dense layers: the 16 partial sums of _dense_forward_one, added as
  * lenet_sum_lanes; the RBF likewise), so a sample's outputs do not depend on the samples it is
  * computed with (bit for bit: tests/test_train_kernel.py). C3 skips the pairs outside the
- * table, where the one-sample kernel adds 0 * x: the same sum (at most a zero's sign differs). */
+ * table, where the one-sample kernel adds 0 * x: the same sum (at most a zero's sign differs). The
+ * modern variant's inference takes C3 to S4 from winograd_template.h instead (its own sums, the same in
+ * both layouts). */
 
 
 static inline void FN(lenet_lanes_load)(T* restrict a, const T* restrict x, const int64_t* restrict idx)

@@ -21,6 +21,9 @@
  * backward pass in training (fused_lanes_backward_template.h), with the dense layers' weight gradients
  * as a matrix product over the samples of a chunk of blocks.
  *
+ * The modern variant's inference: C3, its ReLU and S4 in one step by Winograd's F(2x2, 5x5), in lanes
+ * and per sample (winograd_template.h).
+ *
  * Dense layers (C5, F6, the modern variant's output layer) one sample at a time, for a group of up to
  * LENET_GROUP samples at once: each weight row (and in backward its gradient row) streams past once for
  * the whole group, and backward holds 32 inputs of every sample's dx in registers.
@@ -36,8 +39,7 @@
  * stack between loop iterations (measured: the avx2 path's per-sample layers ran 3x to 7x slower than
  * the avx512 path's, training at batch 1 3.3x faster with BV). Each lane's sums are the same either way.
  * The rest (the dense backward pass of a group, the max-pool backward pass, the folds) still use V.
- * The file defines lenet_*_f (float) and lenet_*_d (double) from fused_conv_template.h and
- * fused_dense_template.h. */
+ * The file defines lenet_*_f (float) and lenet_*_d (double) from the templates it includes. */
 #ifndef LENET_FUSED_SIMD_H
 #define LENET_FUSED_SIMD_H
 
@@ -161,6 +163,7 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
 #include "fused_lanes_backward_template.h"
+#include "winograd_template.h"
 #undef T
 #undef V
 #undef VI
@@ -184,6 +187,7 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
 #include "fused_lanes_backward_template.h"
+#include "winograd_template.h"
 #undef T
 #undef V
 #undef VI

@@ -54,10 +54,11 @@ from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, DENSE_D, DENSE_RO
                            LANES_TRAIN, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4, LENET_GROUP, SEGMENT, WORK,
                            Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward, _c3_forward, _c3_transpose_weights, _dense_forward,
                            _dense_layer_backward, _fold_partial, _maxpool_backward)
-from fused_lanes cimport (LANES_PARTIAL, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B, LP_S2C, LP_S4B, LP_S4C,
+from fused_lanes cimport (LANES_PARTIAL, LANES_WINOGRAD, WINOGRAD_WEIGHTS, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B, LP_S2C, LP_S4B, LP_S4C,
                           _dense_weight_grad, _lanes, _lanes_c1, _lanes_c1_backward, _lanes_c3, _lanes_c3_backward,
                           _lanes_dense, _lanes_dense_backward, _lanes_fold, _lanes_load, _lanes_pool,
-                          _lanes_pool_backward, _lanes_rbf_backward, _lanes_store, _lanes_take)
+                          _lanes_pool_backward, _lanes_rbf_backward, _lanes_store, _lanes_take,
+                          _lanes_c3_pool_winograd, _c3_pool_winograd, _winograd_weights)
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
 from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 
@@ -154,9 +155,11 @@ cdef inline const floating* _sample(const floating* x, const int64_t* idx, int s
 
 
 cdef void _forward(floating* a, int n, const floating* w, const floating* x, const int64_t* idx,
-                   const floating* c3wt, const floating* centers, const Layout* L, bint paper) noexcept nogil:
+                   const floating* c3wt, const floating* c3u, const floating* centers, const Layout* L,
+                   bint paper) noexcept nogil:
     # the activations of the n <= LENET_GROUP samples _sample(x, idx, s) into the work rows a + s * WORK;
-    # c3wt: C3's weights transposed
+    # c3wt: C3's weights transposed; c3u: their Winograd transforms for the modern variant's inference
+    # (C3 to S4 by _c3_pool_winograd, which leaves C1's to C3's activations as scratch), else NULL
     cdef int s
     cdef floating* r
     for s in range(n):
@@ -164,6 +167,9 @@ cdef void _forward(floating* a, int n, const floating* w, const floating* x, con
         _c1_forward(r + C1, _sample(x, idx, s), w + L.c1w, w + L.c1b)
         _activate(r + C1, S2 - C1, paper)
         _pool_forward(r + S2, r + C1, w, L.s2c, L.s2b, 6, 28, paper)
+        if c3u != NULL:
+            _c3_pool_winograd(r + S4, r + S2, c3u, w + L.c3b, r + C1)
+            continue
         _c3_forward(r + C3, r + S2, c3wt, w + L.c3b)
         _activate(r + C3, S4 - C3, paper)
         _pool_forward(r + S4, r + C3, w, L.s4c, L.s4b, 16, 10, paper)
@@ -240,7 +246,7 @@ cdef void _group_step(floating* g, floating* part, floating* a, int n, const flo
     # forward, loss and backward of the n <= LENET_GROUP samples x[idx[s]] with the work rows a: adds
     # scale * d(loss)/d(params) into g (C1's and C3's weights: into the partial gradients part) and
     # writes each sample's loss and prediction; update: see _backward
-    _forward(a, n, w, x, idx, c3wt, centers, L, paper)
+    _forward(a, n, w, x, idx, c3wt, NULL, centers, L, paper)
     _loss_step(a, n, idx, labels, argmin, kind, map_j, scale, losses, predictions)
     _backward(g, part, a, n, w, x, idx, table, centers, L, paper, update)
 

@@ -23,8 +23,8 @@ cdef inline void _prefetch(const floating* p, Py_ssize_t n, bint write) noexcept
 
 
 cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, const floating* x,
-                              const int64_t* idx, const unsigned char* table, const Layout* L,
-                              bint paper) noexcept nogil:
+                              const int64_t* idx, const unsigned char* table, const floating* c3u,
+                              floating* scratch, const Layout* L, bint paper) noexcept nogil:
     # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`
     cdef Py_ssize_t BL = _lanes(a)
     cdef const floating* no_coef = NULL     # max pooling (the modern variant has no S2/S4 parameters)
@@ -36,6 +36,9 @@ cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, 
     _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b if paper else no_coef, 6, 28)
     if paper:
         _activate(a + S2 * BL, (C3 - S2) * BL, paper)
+    if c3u != NULL:
+        _lanes_c3_pool_winograd(a + S4 * BL, a + S2 * BL, c3u, w + L.c3b, scratch)
+        return
     _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
     if paper:
         _activate(a + C3 * BL, (S4 - C3) * BL, paper)
@@ -46,11 +49,11 @@ cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, 
 
 
 cdef void _forward_lanes(floating* a, floating* images, const floating* w, const floating* x, const int64_t* idx,
-                         const unsigned char* table, const floating* centers, const Layout* L,
-                         bint paper) noexcept nogil:
+                         const unsigned char* table, const floating* c3u, floating* scratch,
+                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
     # the block of samples _sample(x, idx, s), s < BL, loaded into `images`, through all layers into a
     cdef Py_ssize_t BL = _lanes(a)
-    _conv_forward_lanes(a, images, w, x, idx, table, L, paper)
+    _conv_forward_lanes(a, images, w, x, idx, table, c3u, scratch, L, paper)
     _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
     _activate(a + C5 * BL, (F6 - C5) * BL, paper)
     _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
@@ -105,7 +108,7 @@ cdef void _lanes_step(floating* lp, floating* a, floating* rows, floating* dense
     # `rows`.
     cdef Py_ssize_t BL = _lanes(a), s, n, k
     cdef floating* d = a + G * BL
-    _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, centers, L, paper)
+    _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, NULL, NULL, centers, L, paper)
     for k in range((BL + LENET_GROUP - 1) // LENET_GROUP):
         s = k * LENET_GROUP
         n = min(LENET_GROUP, BL - s)
