@@ -171,8 +171,10 @@ FN(lenet_wino_maps_one)(T* restrict out, const T* restrict vs, const T* restrict
                         const int t0, const int tiles)
 {
     /* the blocks t0 .. t0 + tiles - 1 of a row of one sample, as lenet_lanes_wino_maps (the 16 maps in
-     * a vector; vs: the inputs' transforms, (6 c, 36, 16 blocks)); out (16, 5, 5) at the row's first */
-    enum { H = 16 / BL, TB = H == 1 ? 5 : (H == 2 ? 2 : 1), POS = LENET_WINO_POS };
+     * a vector; vs: the inputs' transforms, (6 c, 36, TV x BL blocks)); out (16, 5, 5) at the row's
+     * first */
+    enum { H = 16 / BL, TB = H == 1 ? 5 : (H == 2 ? 2 : 1), POS = LENET_WINO_POS,
+           STRIDE = (LENET_WINO_TILES + BL - 1) / BL * BL };
     BV z[TB][12][H];
     for (int j = 0; j < 6; j++)
         for (int h = 0; h < 2; h++) {
@@ -192,7 +194,7 @@ FN(lenet_wino_maps_one)(T* restrict out, const T* restrict vs, const T* restrict
                     for (int t = 0; t < tiles; t++)
                         LENET_UNROLL
                         for (int hh = 0; hh < H; hh++)
-                            acc[t][i][hh] += BVEC(vs[(c * POS + p) * 16 + t0 + t])
+                            acc[t][i][hh] += BVEC(vs[(c * POS + p) * STRIDE + t0 + t])
                                              * *(const BV*)(u + (p * LENET_C3_IN + c) * 16 + hh * BL);
                 }
             for (int t = 0; t < tiles; t++)
@@ -223,32 +225,47 @@ FN(lenet_wino_maps_one)(T* restrict out, const T* restrict vs, const T* restrict
 }
 
 static inline void FN(lenet_winograd_c3_pool_one)(T* restrict out, const T* restrict x, const T* restrict u,
-                                           const T* restrict bias, T* restrict scratch)
+                                                  const T* restrict bias, T* restrict scratch)
 {
     /* one sample: x (6, 14, 14), u (36, 6, 16) -> out (16, 5, 5), the sums of
-     * lenet_lanes_c3_pool_winograd in the same order. A row of blocks at a time: the columns' transforms
-     * (a vector over the 14 columns), each row's transforms (a vector over the 5 blocks, from its
-     * columns' values shuffled into place) into scratch (6 c, 36, 16: 3,456 values), then the products
-     * with the 16 maps in a vector (H registers of the target's width) */
-    enum { H = 16 / BL, TB = H == 1 ? 5 : (H == 2 ? 2 : 1), TILES = LENET_WINO_TILES, POS = LENET_WINO_POS };
-    V* vs = (V*)scratch;
+     * lenet_lanes_c3_pool_winograd in the same order. The input maps' columns reordered, the even ones
+     * then the odd ones (8 lanes each), so that the values each block's row transform needs are a
+     * vector's lanes at a constant offset. Then a row of blocks at a time: the columns' transforms
+     * (vectors over the columns), each block's transforms of their rows (vectors over the 5 blocks) into
+     * scratch (6 c, 36, TV x BL blocks: at most 3,456 values), then the products with the 16 maps in a
+     * vector (H registers of the target's width) */
+    enum { H = 16 / BL, TB = H == 1 ? 5 : (H == 2 ? 2 : 1), TILES = LENET_WINO_TILES, POS = LENET_WINO_POS,
+           HALF = 8, CV = 2 * HALF / BL, TV = (TILES + BL - 1) / BL };
+    T xs[LENET_C3_IN][LENET_C3_H][2 * HALF];        /* x, the columns 0, 2, .., 12, then 1, 3, .., 13 */
+    for (int c = 0; c < LENET_C3_IN; c++)
+        for (int y = 0; y < LENET_C3_H; y++)
+            for (int l = 0; l < HALF; l++) {
+                xs[c][y][l] = l < LENET_C3_H / 2 ? x[(c * LENET_C3_H + y) * LENET_C3_H + 2 * l] : 0;
+                xs[c][y][HALF + l] = l < LENET_C3_H / 2 ? x[(c * LENET_C3_H + y) * LENET_C3_H + 2 * l + 1] : 0;
+            }
+    BV* vs = (BV*)scratch;
+    T col[6][4 * HALF] = {{0}};     /* the columns' transforms, then zeros to read past them */
     for (int ty = 0; ty < TILES; ty++) {
         for (int c = 0; c < LENET_C3_IN; c++) {
-            V rows[6], col[6];
-            for (int i = 0; i < 6; i++) {
-                rows[i] = (V){0};
-                memcpy(&rows[i], x + (c * LENET_C3_H + 2 * ty + i) * LENET_C3_H, LENET_C3_H * sizeof(T));
+            for (int h = 0; h < CV; h++) {
+                BV d[6], o[6];
+                for (int i = 0; i < 6; i++)
+                    d[i] = *(const BV*)(xs[c][2 * ty + i] + h * BL);
+                LENET_WINO_IN(o, 1, d, 1);
+                for (int i = 0; i < 6; i++)
+                    *(BV*)(col[i] + h * BL) = o[i];
             }
-            LENET_WINO_IN(col, 1, rows, 1);
-            for (int i = 0; i < 6; i++) {
-                const V r[6] = {SHUFFLE(col[i], 0, 2, 4, 6, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                SHUFFLE(col[i], 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                SHUFFLE(col[i], 2, 4, 6, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                SHUFFLE(col[i], 3, 5, 7, 9, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                SHUFFLE(col[i], 4, 6, 8, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                SHUFFLE(col[i], 5, 7, 9, 11, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)};
-                LENET_WINO_IN(vs + c * POS + i * 6, 1, r, 1);
-            }
+            for (int i = 0; i < 6; i++)
+                for (int h = 0; h < TV; h++) {
+                    /* column 2 tx + j of the block tx in lane tx: an even column's at tx + j / 2, an odd's
+                     * at HALF + tx + j / 2 */
+                    BV d[6], o[6];
+                    for (int j = 0; j < 6; j++)
+                        d[j] = *(const BV*)(col[i] + (j % 2) * HALF + j / 2 + h * BL);
+                    LENET_WINO_IN(o, 1, d, 1);
+                    for (int j = 0; j < 6; j++)
+                        vs[(c * POS + i * 6 + j) * TV + h] = o[j];
+                }
         }
         for (int t0 = 0; t0 < TILES; t0 += TB)
             FN(lenet_wino_maps_one)(out + ty * TILES, (const T*)vs, u, bias, t0, t0 + TB <= TILES ? TB : TILES - t0);
