@@ -25,7 +25,9 @@ cdef inline void _prefetch(const floating* p, Py_ssize_t n, bint write) noexcept
 cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, const floating* x,
                               const int64_t* idx, const unsigned char* table, const floating* c3u,
                               floating* scratch, const Layout* L, bint paper) noexcept nogil:
-    # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`
+    # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`; c3u: C3's
+    # Winograd weights (the modern variant's inference: C3 to S4 in one step, in scratch's LANES_WINOGRAD
+    # x BL values; C3's activations are not stored), else NULL (training, the paper variant)
     cdef Py_ssize_t BL = _lanes(a)
     cdef const floating* no_coef = NULL     # max pooling (the modern variant has no S2/S4 parameters)
     _lanes_load(images, x, idx)
