@@ -22,13 +22,17 @@ cdef enum:
 cdef extern from "fused_simd.h" nogil:
     enum: LENET_LANES_F     # samples in a block: float
     enum: LENET_LANES_D     # double
-    void lenet_lanes_load_f(float* a, const float* x, const int64_t* idx)
-    void lenet_lanes_load_d(double* a, const double* x, const int64_t* idx)
+    int lenet_lanes_load_f(float* a, const float* x, const int64_t* idx)
+    int lenet_lanes_load_d(double* a, const double* x, const int64_t* idx)
     void lenet_lanes_store_f(float* rows, const float* a, int K, Py_ssize_t stride, int n)
     void lenet_lanes_store_d(double* rows, const double* a, int K, Py_ssize_t stride, int n)
     void lenet_lanes_take_f(float* a, const float* rows, int K, Py_ssize_t stride, int n)
     void lenet_lanes_take_d(double* a, const double* rows, int K, Py_ssize_t stride, int n)
     void lenet_lanes_c1_f(float* out, const float* x, const float* w, const float* b, int relu)
+    void lenet_lanes_c1_rows_f(float* out, const float* x, const float* w, const float* b, int k, int y, int rows,
+                               int relu)
+    void lenet_lanes_c1_rows_d(double* out, const double* x, const double* w, const double* b, int k, int y,
+                               int rows, int relu)
     void lenet_lanes_c1_d(double* out, const double* x, const double* w, const double* b, int relu)
     void lenet_lanes_c3_f(float* out, const float* x, const float* w, const float* b, const unsigned char* table,
                           int relu)
@@ -43,6 +47,10 @@ cdef extern from "fused_simd.h" nogil:
     void lenet_winograd_c3_pool_one_d(double* out, const double* x, const double* u, const double* b,
                                       double* scratch)
     void lenet_lanes_pool_f(float* out, const float* x, const float* coef, const float* bias, int C, int H)
+    void lenet_lanes_pool_rows_f(float* out, const float* x, const float* coef, const float* bias, int c, int rows,
+                                 int H)
+    void lenet_lanes_pool_rows_d(double* out, const double* x, const double* coef, const double* bias, int c,
+                                 int rows, int H)
     void lenet_lanes_pool_d(double* out, const double* x, const double* coef, const double* bias, int C, int H)
     void lenet_lanes_dense_f(float* out, const float* x, const float* w, const float* b, int F, int K)
     void lenet_lanes_dense_d(double* out, const double* x, const double* w, const double* b, int F, int K)
@@ -75,12 +83,12 @@ cdef inline Py_ssize_t _lanes(floating* dtype_only) noexcept nogil:
     return LENET_LANES_F if floating is float else LENET_LANES_D
 
 
-cdef inline void _lanes_load(floating* a, const floating* x, const int64_t* idx) noexcept nogil:
-    # idx NULL: the first images of x
+cdef inline bint _lanes_load(floating* a, const floating* x, const int64_t* idx) noexcept nogil:
+    # idx NULL: the first images of x; whether all their values are finite
     if floating is float:
-        lenet_lanes_load_f(a, x, idx)
+        return lenet_lanes_load_f(a, x, idx)
     else:
-        lenet_lanes_load_d(a, x, idx)
+        return lenet_lanes_load_d(a, x, idx)
 
 
 cdef inline void _lanes_store(floating* rows, const floating* a, int K, Py_ssize_t stride, int n) noexcept nogil:
@@ -106,6 +114,15 @@ cdef inline void _lanes_c1(floating* out, const floating* x, const floating* w, 
         lenet_lanes_c1_f(out, x, w, b, relu)
     else:
         lenet_lanes_c1_d(out, x, w, b, relu)
+
+
+cdef inline void _lanes_c1_rows(floating* out, const floating* x, const floating* w, const floating* b, int k,
+                                int y, int rows, bint relu) noexcept nogil:
+    # the rows y .. y + rows - 1 of C1's map k (rows, 28, BL)
+    if floating is float:
+        lenet_lanes_c1_rows_f(out, x, w, b, k, y, rows, relu)
+    else:
+        lenet_lanes_c1_rows_d(out, x, w, b, k, y, rows, relu)
 
 
 cdef inline void _lanes_c3(floating* out, const floating* x, const floating* w, const floating* b,
@@ -138,6 +155,15 @@ cdef inline void _c3_pool_winograd(floating* out, const floating* x, const float
         lenet_winograd_c3_pool_one_f(out, x, u, b, scratch)
     else:
         lenet_winograd_c3_pool_one_d(out, x, u, b, scratch)
+
+
+cdef inline void _lanes_pool_rows(floating* out, const floating* x, const floating* coef, const floating* bias,
+                                  int c, int rows, int H) noexcept nogil:
+    # `rows` output rows of map c from 2 x rows input rows of width H
+    if floating is float:
+        lenet_lanes_pool_rows_f(out, x, coef, bias, c, rows, H)
+    else:
+        lenet_lanes_pool_rows_d(out, x, coef, bias, c, rows, H)
 
 
 cdef inline void _lanes_pool(floating* out, const floating* x, const floating* coef, const floating* bias, int C,

@@ -15,16 +15,32 @@
  * both layouts). */
 
 
-static inline void FN(lenet_lanes_load)(T* restrict a, const T* restrict x, const int64_t* restrict idx)
+static inline int FN(lenet_lanes_load)(T* restrict a, const T* restrict x, const int64_t* restrict idx)
 {
-    /* the BL images x[idx[s]] (x[s] if idx is NULL) of x (N, 32, 32) -> a (32, 32, BL) */
+    /* the BL images x[idx[s]] (x[s] if idx is NULL) of x (N, 32, 32) -> a (32, 32, BL), a row of the
+     * images at a time. Returns whether every value is finite, checked as each row comes from memory
+     * (the copy then reads it from the L1 cache): v - v is 0 for a finite v and NaN for NaN or +-inf
+     * (four sums, so that each addition need not wait for the one before) */
     const int area = LENET_C1_H * LENET_C1_H;
     const T* image[BL];
+    BV check[4] = {{0}, {0}, {0}, {0}};
     for (int s = 0; s < BL; s++)
         image[s] = x + (idx ? idx[s] : s) * area;
-    for (int p = 0; p < area; p++)
+    for (int p0 = 0; p0 < area; p0 += LENET_C1_H) {
         for (int s = 0; s < BL; s++)
-            a[p * BL + s] = image[s][p];
+            for (int q = 0; q < LENET_C1_H; q += BL) {
+                const BV v = *(const BV*)(image[s] + p0 + q);
+                check[s % 4] += v - v;
+            }
+        for (int p = p0; p < p0 + LENET_C1_H; p++)
+            for (int s = 0; s < BL; s++)
+                a[p * BL + s] = image[s][p];
+    }
+    const BV sum = (check[0] + check[1]) + (check[2] + check[3]);
+    for (int s = 0; s < BL; s++)
+        if (sum[s] != 0)
+            return 0;
+    return 1;
 }
 
 static inline void FN(lenet_lanes_store)(T* restrict rows, const T* restrict a, int K, ptrdiff_t stride, int n)
@@ -83,19 +99,25 @@ FN(lenet_lanes_conv_row)(BV* restrict out, const BV* restrict x, const T* restri
         out[p] = relu ? LANES_SELECT(acc[p] > 0, acc[p], (BV){0}) : acc[p];
 }
 
+static inline void FN(lenet_lanes_c1_rows)(T* restrict out, const T* restrict x, const T* restrict w,
+                                           const T* restrict b, int k, int y, int rows, int relu)
+{
+    /* x (32, 32, BL), w (6, 1, 5, 5), b (6,) -> out (rows, 28, BL): the rows y .. y + rows - 1 of C1's
+     * map k, with relu (the modern variant) through the ReLU; half a row at a time */
+    enum { BLOCK = LENET_C1_O / 2 };
+    static const unsigned char one = 1;
+    for (int r = 0; r < rows; r++)
+        for (int p = 0; p < LENET_C1_O; p += BLOCK)
+            FN(lenet_lanes_conv_row)((BV*)out + r * LENET_C1_O + p, (const BV*)x + (y + r) * LENET_C1_H + p,
+                                     w + k * LENET_K * LENET_K, b[k], &one, 1, LENET_C1_H, BLOCK, relu);
+}
+
 static inline void FN(lenet_lanes_c1)(T* restrict out, const T* restrict x, const T* restrict w,
                                       const T* restrict b, int relu)
 {
-    /* x (32, 32, BL), w (6, 1, 5, 5), b (6,) -> out (6, 28, 28, BL), with relu (the modern variant)
-     * through the ReLU; half a row at a time */
-    enum { BLOCK = LENET_C1_O / 2 };
-    static const unsigned char one = 1;
+    /* x (32, 32, BL) -> out (6, 28, 28, BL): all of C1 */
     for (int k = 0; k < LENET_C1_OUT; k++)
-        for (int y = 0; y < LENET_C1_O; y++)
-            for (int p = 0; p < LENET_C1_O; p += BLOCK)
-                FN(lenet_lanes_conv_row)((BV*)out + (k * LENET_C1_O + y) * LENET_C1_O + p,
-                                         (const BV*)x + y * LENET_C1_H + p, w + k * LENET_K * LENET_K, b[k],
-                                         &one, 1, LENET_C1_H, BLOCK, relu);
+        FN(lenet_lanes_c1_rows)(out + k * LENET_C1_O * LENET_C1_O * BL, x, w, b, k, 0, LENET_C1_O, relu);
 }
 
 static inline void FN(lenet_lanes_c3)(T* restrict out, const T* restrict x, const T* restrict w,
@@ -117,31 +139,39 @@ static inline void FN(lenet_lanes_c3)(T* restrict out, const T* restrict x, cons
     }
 }
 
-static inline void FN(lenet_lanes_pool)(T* restrict out, const T* restrict x, const T* restrict coef,
-                                        const T* restrict bias, int C, int H)
+static inline void FN(lenet_lanes_pool_rows)(T* restrict out, const T* restrict x, const T* restrict coef,
+                                             const T* restrict bias, int c, int rows, int H)
 {
-    /* x (C, H, H, BL) -> out (C, H/2, H/2, BL): with coef, the paper's subsampling, as
-     * _subsample_forward_one (coef (sum of the 2x2 block) + bias); else (coef NULL) the maximum of the
-     * block, as _max_block */
+    /* x (2 rows, H, BL), rows of map c -> out (rows, H/2, BL): with coef, the paper's subsampling, as
+     * _subsample_forward_one (coef[c] (sum of the 2x2 block) + bias[c]); else (coef NULL) the maximum
+     * of the block, as _max_block */
     const int O = H / 2;
     const BV* in = (const BV*)x;
     BV* o = (BV*)out;
-    for (int c = 0; c < C; c++)
-        for (int i = 0; i < O; i++)
-            for (int j = 0; j < O; j++) {
-                const BV* top = in + (c * H + 2 * i) * H + 2 * j;
-                const BV* bottom = top + H;
-                BV r;
-                if (coef) {
-                    r = BVEC(coef[c]) * (top[0] + top[1] + bottom[0] + bottom[1]) + bias[c];
-                } else {
-                    r = top[0];
-                    r = LANES_SELECT(top[1] > r, top[1], r);
-                    r = LANES_SELECT(bottom[0] > r, bottom[0], r);
-                    r = LANES_SELECT(bottom[1] > r, bottom[1], r);
-                }
-                o[(c * O + i) * O + j] = r;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < O; j++) {
+            const BV* top = in + 2 * i * H + 2 * j;
+            const BV* bottom = top + H;
+            BV r;
+            if (coef) {
+                r = BVEC(coef[c]) * (top[0] + top[1] + bottom[0] + bottom[1]) + bias[c];
+            } else {
+                r = top[0];
+                r = LANES_SELECT(top[1] > r, top[1], r);
+                r = LANES_SELECT(bottom[0] > r, bottom[0], r);
+                r = LANES_SELECT(bottom[1] > r, bottom[1], r);
             }
+            o[i * O + j] = r;
+        }
+}
+
+static inline void FN(lenet_lanes_pool)(T* restrict out, const T* restrict x, const T* restrict coef,
+                                        const T* restrict bias, int C, int H)
+{
+    /* x (C, H, H, BL) -> out (C, H/2, H/2, BL), each map as lenet_lanes_pool_rows */
+    const int O = H / 2;
+    for (int c = 0; c < C; c++)
+        FN(lenet_lanes_pool_rows)(out + c * O * O * BL, x + c * H * H * BL, coef, bias, c, O, H);
 }
 
 static inline __attribute__((always_inline)) void

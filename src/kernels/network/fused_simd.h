@@ -91,6 +91,10 @@ typedef float lenet_bvf __attribute__((vector_size(LENET_VECTOR_BYTES), aligned(
 typedef double lenet_bvd __attribute__((vector_size(LENET_VECTOR_BYTES), aligned(sizeof(double)), may_alias));
 typedef int lenet_bvfi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
+/* a short loop unrolled in full, where its index must become a constant (offsets, shuffle masks) */
+#ifndef LENET_UNROLL
+#define LENET_UNROLL _Pragma("GCC unroll 16")
+#endif
 #define LANES_SELECT(mask, yes, no) ((BV)(((mask) & (BVI)(yes)) | (~(mask) & (BVI)(no))))
 /* BVEC(s): the scalar s in every lane of a BV (s - 0 is s, -0 included, so this is a broadcast alone;
  * 0 + s would be an addition) */

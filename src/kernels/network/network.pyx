@@ -54,11 +54,12 @@ from fused_layers cimport (C1, C3, C3_SCRATCH, C3_WEIGHTS, C5, DENSE_D, DENSE_RO
                            LANES_TRAIN, LANES_WORK, OUT, PART_C1, PARTIAL, S2, S4, LENET_GROUP, SEGMENT, WORK,
                            Layout, Step, _c1_backward_weights, _c1_forward, _c3_backward, _c3_forward, _c3_transpose_weights, _dense_forward,
                            _dense_layer_backward, _fold_partial, _maxpool_backward)
-from fused_lanes cimport (LANES_PARTIAL, LANES_WINOGRAD, WINOGRAD_WEIGHTS, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B, LP_S2C, LP_S4B, LP_S4C,
-                          _dense_weight_grad, _lanes, _lanes_c1, _lanes_c1_backward, _lanes_c3, _lanes_c3_backward,
-                          _lanes_dense, _lanes_dense_backward, _lanes_fold, _lanes_load, _lanes_pool,
-                          _lanes_pool_backward, _lanes_rbf_backward, _lanes_store, _lanes_take,
-                          _lanes_c3_pool_winograd, _c3_pool_winograd, _winograd_weights)
+from fused_lanes cimport (LANES_PARTIAL, LANES_WINOGRAD, WINOGRAD_WEIGHTS, LP_C1B, LP_C1W, LP_C3B, LP_C3W, LP_S2B,
+                          LP_S2C, LP_S4B, LP_S4C, _dense_weight_grad, _lanes, _lanes_c1, _lanes_c1_backward,
+                          _lanes_c1_rows, _lanes_c3, _lanes_c3_backward, _lanes_dense, _lanes_dense_backward,
+                          _lanes_fold, _lanes_load, _lanes_pool, _lanes_pool_backward, _lanes_pool_rows,
+                          _lanes_rbf_backward, _lanes_store, _lanes_take, _lanes_c3_pool_winograd, _c3_pool_winograd,
+                          _winograd_weights)
 from output_one cimport _loss_backward_one, _loss_one, _rbf_backward_one, _rbf_forward_one
 from pool_one cimport _maxpool_forward_one, _subsample_backward_one, _subsample_forward_one
 

@@ -10,9 +10,9 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
     few samples a few at a time in a thread's work rows; each sample's outputs are the same either way.
     The modern variant's C3 (to S4) is by Winograd's F(2x2, 5x5) (winograd_template.h), the paper's by
     the direct sums of training's forward pass.
-    Returns whether every value of x is finite: each thread checks its images just before it reads
-    them (while they are in its cache: a separate check would read x from memory once more; with x
-    not finite, out is not meaningful)."""
+    Returns whether every value of x is finite: each thread checks its images as it reads them (a block
+    of lanes as it loads them; the rest just before: a separate check would read x from memory once
+    more; with x not finite, out is not meaningful)."""
     cdef Layout L = layout.L
     cdef Py_ssize_t N = x.shape[0], BL = _lanes(<floating*>NULL), blocks = N // BL, done = blocks * BL
     cdef Py_ssize_t n, s, first, count, group, block_threads = min(n_threads, blocks)
@@ -45,9 +45,8 @@ def network_forward(const floating[::1] params,           # IN  (P,) the flat pa
         for n in prange(blocks, schedule="dynamic", num_threads=max(block_threads, 1)):
             tid = threadid()
             lanes = work + tid * lanes_size
-            not_finite += not _all_finite(&x[n * BL, 0, 0, 0], BL * 1024)
-            _forward_lanes(lanes, lanes + G * BL, &params[0], &x[n * BL, 0, 0, 0], NULL, &table[0, 0], c3u,
-                           lanes + LANES_WORK * BL, c, &L, paper)
+            not_finite += not _forward_lanes(lanes, lanes + G * BL, &params[0], &x[n * BL, 0, 0, 0], NULL,
+                                             &table[0, 0], c3u, lanes + LANES_WORK * BL, c, &L, paper, True)
             _lanes_store(&out[n * BL, 0], lanes + OUT * BL, 10, 10, BL)
         if done < N:
             not_finite += not _all_finite(&x[done, 0, 0, 0], (N - done) * 1024)

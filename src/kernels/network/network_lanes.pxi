@@ -22,25 +22,39 @@ cdef inline void _prefetch(const floating* p, Py_ssize_t n, bint write) noexcept
             __builtin_prefetch(p + i * line, 0, 2)
 
 
-cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, const floating* x,
+cdef bint _conv_forward_lanes(floating* a, floating* images, const floating* w, const floating* x,
                               const int64_t* idx, const unsigned char* table, const floating* c3u,
-                              floating* scratch, const Layout* L, bint paper) noexcept nogil:
-    # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`; c3u: C3's
-    # Winograd weights (the modern variant's inference: C3 to S4 in one step, in scratch's LANES_WINOGRAD
-    # x BL values; C3's activations are not stored), else NULL (training, the paper variant)
+                              floating* scratch, const Layout* L, bint paper, bint inference) noexcept nogil:
+    # C1 to S4 of the block of samples _sample(x, idx, s), s < BL, loaded into `images`; returns whether
+    # the images are finite (else the activations are not meaningful). With inference,
+    # C1's activations are not stored: each pair of its rows goes through S2 while it is in the L1
+    # cache (the C1 area holds the pair). c3u: C3's Winograd weights (the modern variant's inference:
+    # C3 to S4 in one step, in scratch's LANES_WINOGRAD x BL values; C3's activations are not stored),
+    # else NULL (training, the paper variant)
     cdef Py_ssize_t BL = _lanes(a)
+    cdef int k, i
     cdef const floating* no_coef = NULL     # max pooling (the modern variant has no S2/S4 parameters)
-    _lanes_load(images, x, idx)
+    cdef const floating* s2c = w + L.s2c if paper else no_coef
+    cdef const floating* s2b = w + L.s2b if paper else no_coef
+    cdef bint finite = _lanes_load(images, x, idx)
     # the modern variant's ReLU comes with the convolutions, the paper's squash after them
-    _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
-    if paper:
-        _activate(a + C1 * BL, (S2 - C1) * BL, paper)
-    _lanes_pool(a + S2 * BL, a + C1 * BL, w + L.s2c if paper else no_coef, w + L.s2b if paper else no_coef, 6, 28)
+    if inference:
+        for k in range(6):
+            for i in range(14):
+                _lanes_c1_rows(a + C1 * BL, images, w + L.c1w, w + L.c1b, k, 2 * i, 2, not paper)
+                if paper:
+                    _activate(a + C1 * BL, 2 * 28 * BL, paper)
+                _lanes_pool_rows(a + (S2 + (k * 14 + i) * 14) * BL, a + C1 * BL, s2c, s2b, k, 1, 28)
+    else:
+        _lanes_c1(a + C1 * BL, images, w + L.c1w, w + L.c1b, not paper)
+        if paper:
+            _activate(a + C1 * BL, (S2 - C1) * BL, paper)
+        _lanes_pool(a + S2 * BL, a + C1 * BL, s2c, s2b, 6, 28)
     if paper:
         _activate(a + S2 * BL, (C3 - S2) * BL, paper)
     if c3u != NULL:
         _lanes_c3_pool_winograd(a + S4 * BL, a + S2 * BL, c3u, w + L.c3b, scratch)
-        return
+        return finite
     _lanes_c3(a + C3 * BL, a + S2 * BL, w + L.c3w, w + L.c3b, table, not paper)
     if paper:
         _activate(a + C3 * BL, (S4 - C3) * BL, paper)
@@ -48,14 +62,16 @@ cdef void _conv_forward_lanes(floating* a, floating* images, const floating* w, 
                 16, 10)
     if paper:
         _activate(a + S4 * BL, (C5 - S4) * BL, paper)
+    return finite
 
 
-cdef void _forward_lanes(floating* a, floating* images, const floating* w, const floating* x, const int64_t* idx,
+cdef bint _forward_lanes(floating* a, floating* images, const floating* w, const floating* x, const int64_t* idx,
                          const unsigned char* table, const floating* c3u, floating* scratch,
-                         const floating* centers, const Layout* L, bint paper) noexcept nogil:
+                         const floating* centers, const Layout* L, bint paper, bint inference) noexcept nogil:
     # the block of samples _sample(x, idx, s), s < BL, loaded into `images`, through all layers into a
+    # (inference: see _conv_forward_lanes); whether the images are finite
     cdef Py_ssize_t BL = _lanes(a)
-    _conv_forward_lanes(a, images, w, x, idx, table, c3u, scratch, L, paper)
+    cdef bint finite = _conv_forward_lanes(a, images, w, x, idx, table, c3u, scratch, L, paper, inference)
     _lanes_dense(a + C5 * BL, a + S4 * BL, w + L.c5w, w + L.c5b, 400, 120)
     _activate(a + C5 * BL, (F6 - C5) * BL, paper)
     _lanes_dense(a + F6 * BL, a + C5 * BL, w + L.f6w, w + L.f6b, 120, 84)
@@ -64,6 +80,7 @@ cdef void _forward_lanes(floating* a, floating* images, const floating* w, const
         _lanes_dense(a + OUT * BL, a + F6 * BL, centers, NULL, 84, 10)
     else:
         _lanes_dense(a + OUT * BL, a + F6 * BL, w + L.ow, w + L.ob, 84, 10)
+    return finite
 
 
 cdef void _conv_backward_lanes(floating* lp, floating* a, const floating* w, const unsigned char* table,
@@ -110,7 +127,7 @@ cdef void _lanes_step(floating* lp, floating* a, floating* rows, floating* dense
     # `rows`.
     cdef Py_ssize_t BL = _lanes(a), s, n, k
     cdef floating* d = a + G * BL
-    _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, NULL, NULL, centers, L, paper)
+    _forward_lanes(a, a + 2 * G * BL, w, x, idx, table, NULL, NULL, centers, L, paper, False)
     for k in range((BL + LENET_GROUP - 1) // LENET_GROUP):
         s = k * LENET_GROUP
         n = min(LENET_GROUP, BL - s)

@@ -37,9 +37,6 @@
     (y1) = ((m1_ - m2_) + (T)2 * (m3_ - m4_)) + m5_;                                                         \
 } while (0)
 
-#ifndef LENET_UNROLL
-#define LENET_UNROLL _Pragma("GCC unroll 16")
-#endif
 #define LENET_WINO_TILES 5      /* blocks of 2x2 outputs in a row of C3's 10x10 */
 #define LENET_WINO_POS 36       /* values of a 6x6 transform */
 
