@@ -269,31 +269,38 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
             }
 }
 
-static inline void FN(lenet_maxpool_backward_16)(T* restrict dtop, T* restrict dbottom, const T* restrict top,
-                                                 const T* restrict bottom, const T* restrict d, const int count)
+static inline void FN(lenet_maxpool_backward_block)(T* restrict dtop, T* restrict dbottom, const T* restrict top,
+                                                    const T* restrict bottom, const T* restrict d, const int count)
 {
-    /* the 8 blocks of 16 positions of a row pair: a lane pair (2j, 2j + 1) holds block j; the first `count`
-     * positions are stored */
-    const V zero = {0};
-    const VI even = {-1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0};
-    const V t = *(const V*)top, u = *(const V*)bottom, dv = *(const V*)d;
-    const V a = SHUFFLE(t, 0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);     /* top left, twice */
-    const V b = SHUFFLE(t, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);     /* top right */
-    const V e = SHUFFLE(u, 0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);     /* bottom left */
-    const V f = SHUFFLE(u, 1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);     /* bottom right */
-    const V dj = SHUFFLE(dv, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const VI gb = (VI)(b > a);
-    const V m1 = SELECT(gb, b, a);
-    const VI ge = (VI)(e > m1);
-    const V m2 = SELECT(ge, e, m1);
-    const VI gf = (VI)(f > m2);
-    const V left3 = SELECT(gf, zero, dj);     /* the gradient if one of the first three wins */
-    const V left2 = SELECT(ge, zero, left3);  /* ... of the first two */
-    const V to_top = SELECT(even, SELECT(gb, zero, left2), SELECT(gb, left2, zero));
-    const V to_bottom = SELECT(even, SELECT(ge, left3, zero), SELECT(gf, dj, zero));
-    if (count == 16) {
-        *(V*)dtop = to_top;
-        *(V*)dbottom = to_bottom;
+    /* the BL / 2 blocks of BL positions of a row pair, a lane pair (2j, 2j + 1) holding block j, in
+     * vectors of the target's width (16 lanes as two AVX2 registers took a fifth of the modern variant's
+     * training at batch 1 on the avx2 path, in shuffles across the two); the first `count` positions are
+     * stored */
+    BVI left, right, block, even;
+    LENET_UNROLL
+    for (int l = 0; l < BL; l++) {
+        left[l] = l - l % 2;
+        right[l] = l - l % 2 + 1;
+        block[l] = l / 2;
+        even[l] = l % 2 ? 0 : -1;
+    }
+    const BV zero = {0};
+    const BV t = *(const BV*)top, u = *(const BV*)bottom, dv = *(const BV*)d;
+    const BV a = LANES_PERMUTE(t, left), b = LANES_PERMUTE(t, right);      /* top left and right, twice */
+    const BV e = LANES_PERMUTE(u, left), f = LANES_PERMUTE(u, right);      /* bottom left and right */
+    const BV dj = LANES_PERMUTE(dv, block);
+    const BVI gb = (BVI)(b > a);
+    const BV m1 = LANES_SELECT(gb, b, a);
+    const BVI ge = (BVI)(e > m1);
+    const BV m2 = LANES_SELECT(ge, e, m1);
+    const BVI gf = (BVI)(f > m2);
+    const BV left3 = LANES_SELECT(gf, zero, dj);     /* the gradient if one of the first three wins */
+    const BV left2 = LANES_SELECT(ge, zero, left3);  /* ... of the first two */
+    const BV to_top = LANES_SELECT(even, LANES_SELECT(gb, zero, left2), LANES_SELECT(gb, left2, zero));
+    const BV to_bottom = LANES_SELECT(even, LANES_SELECT(ge, left3, zero), LANES_SELECT(gf, dj, zero));
+    if (count == BL) {
+        *(BV*)dtop = to_top;
+        *(BV*)dbottom = to_bottom;
     } else {
         memcpy(dtop, &to_top, count * sizeof(T));
         memcpy(dbottom, &to_bottom, count * sizeof(T));
@@ -305,21 +312,21 @@ static inline void FN(lenet_maxpool_backward)(T* restrict dx, const T* restrict 
 {
     /* 2x2 max pooling of x (C, H, H), H even: dx (C, H, H) = dout (C, H/2, H/2) at each block's first
      * maximum (top left, top right, bottom left, bottom right: the comparisons of _max_block in
-     * layers/pool_one.pxd, so a NaN never wins), zeros at the other three. A row pair goes 16 positions
+     * layers/pool_one.pxd, so a NaN never wins), zeros at the other three. A row pair goes BL positions
      * at a time, the last vector overlapping the one before (the same values written twice), or, in rows
-     * shorter than 16, partly stored; loads read up to 16 values past a row, which the work row holds. */
+     * shorter than BL, partly stored; loads read up to BL values past a row, which the work row holds. */
     const int Ho = H / 2;
     for (int r = 0; r < C * Ho; r++) {          /* the row pairs of every map */
         const T* top = x + 2 * r * H;
         T* dtop = dx + 2 * r * H;
         const T* d = dout + r * Ho;
-        if (H < 16) {
-            FN(lenet_maxpool_backward_16)(dtop, dtop + H, top, top + H, d, H);
+        if (H < BL) {
+            FN(lenet_maxpool_backward_block)(dtop, dtop + H, top, top + H, d, H);
             continue;
         }
-        for (int q = 0; q < H; q += 16) {
-            const int p = q + 16 <= H ? q : H - 16;
-            FN(lenet_maxpool_backward_16)(dtop + p, dtop + H + p, top + p, top + H + p, d + p / 2, 16);
+        for (int q = 0; q < H; q += BL) {
+            const int p = q + BL <= H ? q : H - BL;
+            FN(lenet_maxpool_backward_block)(dtop + p, dtop + H + p, top + p, top + H + p, d + p / 2, BL);
         }
     }
 }

@@ -113,6 +113,14 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #define SHUFFLE(v, ...) __builtin_shuffle(v, (VI){__VA_ARGS__})
 #endif
 
+/* LANES_PERMUTE(v, mask): the BV of v[mask[0]], v[mask[1]], ... (mask a BVI; clang has no shuffle by a
+ * mask vector: lane by lane there) */
+#if defined(__clang__)
+#define LANES_PERMUTE(v, mask) ({ BV r_; for (int l_ = 0; l_ < BL; l_++) r_[l_] = (v)[(mask)[l_]]; r_; })
+#else
+#define LANES_PERMUTE(v, mask) __builtin_shuffle(v, mask)
+#endif
+
 /* IN_REGISTER(v): keep vector v in a register. Where one loaded vector feeds several multiply-adds, gcc
  * may fold the load into each of them instead (a memory operand per instruction), and the loop is then
  * bound by loads, not by multiply-adds. An empty asm statement that takes and returns v in an AVX-512
