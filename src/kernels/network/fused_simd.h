@@ -74,9 +74,6 @@
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */
 typedef float lenet_vf __attribute__((vector_size(16 * sizeof(float)), aligned(sizeof(float)), may_alias));
 typedef double lenet_vd __attribute__((vector_size(16 * sizeof(double)), aligned(sizeof(double)), may_alias));
-/* their comparison results and shuffle indices: integers of the same width */
-typedef int lenet_vfi __attribute__((vector_size(16 * sizeof(int))));
-typedef long long lenet_vdi __attribute__((vector_size(16 * sizeof(long long))));
 /* one register of the target ISA: a block of samples side by side (fused_lanes_template.h) */
 #if defined(__AVX512F__)
 #define LENET_VECTOR_BYTES 64
@@ -95,6 +92,8 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #ifndef LENET_UNROLL
 #define LENET_UNROLL _Pragma("GCC unroll 16")
 #endif
+/* LANES_SELECT(mask, yes, no): lane l is yes[l] where mask[l] (a comparison's result) is all ones, else
+ * no[l] (a macro: a function taking vectors by value gets a note on their ABI from gcc) */
 #define LANES_SELECT(mask, yes, no) ((BV)(((mask) & (BVI)(yes)) | (~(mask) & (BVI)(no))))
 /* BVEC(s): the scalar s in every lane of a BV (s - 0 is s, -0 included, so this is a broadcast alone;
  * 0 + s would be an addition) */
@@ -103,15 +102,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
  * layers/lanes.pxd): the lanes of a vector, or 16 vectors of partial sums lane by lane */
 #define LENET_SUM16(a) ((((((a)[0] + (a)[8]) + ((a)[4] + (a)[12])) + (((a)[2] + (a)[10]) + ((a)[6] + (a)[14]))) \
                          + ((((a)[1] + (a)[9]) + ((a)[5] + (a)[13])) + (((a)[3] + (a)[11]) + ((a)[7] + (a)[15])))))
-/* SELECT(mask, yes, no): lane l is yes[l] where mask[l] (a comparison's result) is all ones, else no[l]
- * (a macro: a function taking vectors by value gets a note on their ABI from gcc) */
-#define SELECT(mask, yes, no) ((V)(((mask) & (VI)(yes)) | (~(mask) & (VI)(no))))
-/* SHUFFLE(v, i0, ..., i15): the vector of v[i0], ..., v[i15] */
-#if defined(__clang__)
-#define SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
-#else
-#define SHUFFLE(v, ...) __builtin_shuffle(v, (VI){__VA_ARGS__})
-#endif
 
 /* LANES_PERMUTE(v, mask): the BV of v[mask[0]], v[mask[1]], ... (mask a BVI; clang has no shuffle by a
  * mask vector: lane by lane there) */
@@ -161,7 +151,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 
 #define T float
 #define V lenet_vf
-#define VI lenet_vfi
 #define BV lenet_bvf
 #define BVI lenet_bvfi
 #define BL LENET_LANES_F
@@ -178,7 +167,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "winograd_template.h"
 #undef T
 #undef V
-#undef VI
 #undef BV
 #undef BVI
 #undef BL
@@ -189,7 +177,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 
 #define T double
 #define V lenet_vd
-#define VI lenet_vdi
 #define BV lenet_bvd
 #define BVI lenet_bvdi
 #define BL LENET_LANES_D
@@ -202,7 +189,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #include "winograd_template.h"
 #undef T
 #undef V
-#undef VI
 #undef BV
 #undef BVI
 #undef BL
