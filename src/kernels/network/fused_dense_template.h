@@ -1,5 +1,5 @@
-/* The dense-layer helpers for one element type T with vector types V (16 lanes) and BV (a register of the
- * target, BL lanes); included by fused_simd.h once per type, with FN(name) naming the specialisation. */
+/* The dense-layer helpers for one element type T with the vector type BV (a register of the target, BL
+ * lanes); included by fused_simd.h once per type, with FN(name) naming the specialisation. */
 
 static inline __attribute__((always_inline)) int
 FN(lenet_dense_forward_rows)(T* restrict out, const T* restrict x, const T* restrict w, const T* restrict b,
@@ -73,36 +73,37 @@ FN(lenet_dense_backward_cols)(T* restrict dx, T* restrict dw, const T* restrict 
                               const T* restrict w, int f, int F, int K, ptrdiff_t stride, const int n,
                               const int width)
 {
-    /* the inputs f, f + 1, ... `width` vectors at a time while a whole block fits below F: every
-     * sample's dx for the block in registers, each weight and gradient vector loaded once for all n
-     * samples; returns the first input not done */
-    for (; f + 16 * width <= F; f += 16 * width) {
-        V acc[LENET_GROUP][2], xv[LENET_GROUP][2];
+    /* the inputs f, f + 1, ... `width` registers (BL inputs each) at a time while they fit below F: every
+     * sample's dx for them in registers, each weight and gradient register loaded once for all n
+     * samples (each input's sums are its own: the width does not change the results); returns the
+     * first input not done */
+    for (; f + BL * width <= F; f += BL * width) {
+        BV acc[LENET_GROUP][2], xv[LENET_GROUP][2];
         for (int s = 0; s < n; s++)
             for (int h = 0; h < width; h++) {
-                acc[s][h] = (V){0};
-                xv[s][h] = *(const V*)(x + s * stride + f + 16 * h);
+                acc[s][h] = (BV){0};
+                xv[s][h] = *(const BV*)(x + s * stride + f + BL * h);
             }
         for (int k = 0; k < K; k++) {
-            V wv[2], gv[2];
+            BV wv[2], gv[2];
             for (int h = 0; h < width; h++) {
-                wv[h] = *(const V*)(w + (ptrdiff_t)k * F + f + 16 * h);
+                wv[h] = *(const BV*)(w + (ptrdiff_t)k * F + f + BL * h);
                 IN_REGISTER(wv[h]);     /* loaded once for all the samples */
-                gv[h] = *(const V*)(dw + (ptrdiff_t)k * F + f + 16 * h);
+                gv[h] = *(const BV*)(dw + (ptrdiff_t)k * F + f + BL * h);
             }
             for (int s = 0; s < n; s++) {
-                const T d = dout[s * stride + k];
+                const BV d = BVEC(dout[s * stride + k]);
                 for (int h = 0; h < width; h++) {
-                    acc[s][h] += FRESH(d) * wv[h];
-                    gv[h] += FRESH(d) * xv[s][h];
+                    acc[s][h] += d * wv[h];
+                    gv[h] += d * xv[s][h];
                 }
             }
             for (int h = 0; h < width; h++)
-                *(V*)(dw + (ptrdiff_t)k * F + f + 16 * h) = gv[h];
+                *(BV*)(dw + (ptrdiff_t)k * F + f + BL * h) = gv[h];
         }
         for (int s = 0; s < n; s++)
             for (int h = 0; h < width; h++)
-                *(V*)(dx + s * stride + f + 16 * h) = acc[s][h];
+                *(BV*)(dx + s * stride + f + BL * h) = acc[s][h];
     }
     return f;
 }
@@ -111,7 +112,8 @@ static inline __attribute__((always_inline)) void
 FN(lenet_dense_backward_n)(T* restrict dx, T* restrict dw, T* restrict db, const T* restrict dout,
                            const T* restrict x, const T* restrict w, int F, int K, ptrdiff_t stride, const int n)
 {
-    /* 32 inputs at a time (with fewer than 32 registers: 16), then 16, then the rest one by one */
+    /* two registers' inputs at a time (with fewer than 32 registers: one), then one, then the rest one
+     * by one */
     int f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, 0, F, K, stride, n, LENET_SUMS_32 ? 2 : 1);
     f = FN(lenet_dense_backward_cols)(dx, dw, dout, x, w, f, F, K, stride, n, 1);
     for (; f < F; f++)
@@ -153,8 +155,8 @@ static inline void FN(lenet_dense_backward_step)(T* restrict dx, T* restrict w, 
      * their update, the sum over k ascending), then w (K, F) and b (K,) updated with the gradient
      * dout x^T and dout as the batch's update does (sgd.h; vw, vb: the velocities; NULL without
      * momentum). */
-    /* a register's width of inputs at a time (BV: every input's sum is its own, so the width does not
-     * change the results; the 16-lane V would be two registers or more without AVX-512) */
+    /* a register's width of inputs at a time (every input's sum is its own: the width does not change
+     * the results) */
     int f = 0;
     for (; f + BL <= F; f += BL) {
         BV acc = {0};

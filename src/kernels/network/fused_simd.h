@@ -26,19 +26,20 @@
  *
  * Dense layers (C5, F6, the modern variant's output layer) one sample at a time, for a group of up to
  * LENET_GROUP samples at once: each weight row (and in backward its gradient row) streams past once for
- * the whole group, and backward holds 32 inputs of every sample's dx in registers.
+ * the whole group, and backward holds two registers' inputs of every sample's dx in registers (AVX-512;
+ * else one register's).
  *
  * Both convolutions' forward passes sum in the order of _conv_forward_one (bias, then c, i, j ascending, one fused
  * multiply-add each), so their results are those of the general loops (a C3 pair outside the table adds
  * w * x = 0 exactly: x is finite).
  *
  * GCC/Clang vector extensions, with no intrinsics: V is 16 lanes (one AVX-512 register of floats), BV
- * one register of the target ISA (BL lanes). The convolutions, the dense forward pass and the update
- * folded into the dense backward pass at batch size 1 hold their 16 lanes as 16 / BL registers of type BV:
- * a V wider than the target's registers is lowered piece by piece, and gcc then keeps the sums on the
- * stack between loop iterations (measured: the avx2 path's per-sample layers ran 3x to 7x slower than
- * the avx512 path's, training at batch 1 3.3x faster with BV). Each lane's sums are the same either way.
- * The rest (the dense backward pass of a group, the max-pool backward pass, the folds) still use V.
+ * one register of the target ISA (BL lanes). The per-sample layers hold their 16 lanes as 16 / BL
+ * registers of type BV, and the dense layers' inputs go a register's width at a time: a V wider than the
+ * target's registers is lowered piece by piece, and gcc then keeps the sums on the stack between loop
+ * iterations (measured: the avx2 path's per-sample layers ran 3x to 7x slower than the avx512 path's,
+ * training at batch 1 3.3x faster with BV). Each lane's sums are the same either way. Only the fold of
+ * C1's per-sample weight gradients (once per batch) still sums a V.
  * The file defines lenet_*_f (float) and lenet_*_d (double) from the templates it includes. */
 #ifndef LENET_FUSED_SIMD_H
 #define LENET_FUSED_SIMD_H
@@ -114,21 +115,15 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 /* IN_REGISTER(v): keep vector v in a register. Where one loaded vector feeds several multiply-adds, gcc
  * may fold the load into each of them instead (a memory operand per instruction), and the loop is then
  * bound by loads, not by multiply-adds. An empty asm statement that takes and returns v in an AVX-512
- * register stops that; it emits no instruction. Only where a float vector is one zmm register. */
+ * register stops that; it emits no instruction. Only with AVX-512 (zmm registers). */
 #if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
 #define IN_REGISTER(v) __asm__("" : "+v"(v))
 #else
 #define IN_REGISTER(v) ((void)0)
 #endif
 
-/* Where a vector is wider than the target's registers (a float vector without AVX-512: two AVX2 or four
- * SSE registers; a double vector everywhere), gcc lowers its operations piece by piece, and two patterns
- * then go through the stack: more live vectors than the 16 registers hold, and a broadcast of a scalar
- * shared by several multiply-adds, which it builds one element at a time. So:
- * LENET_SUMS_32: the kernels keep as many independent sums as 32 registers allow (AVX-512), else fewer
- * (the same sums in the same order, so the results are the same);
- * FRESH(s): the scalar s, which gcc must not share between multiply-adds (each use broadcasts it again:
- * one instruction), where a vector is wider than a register. */
+/* LENET_SUMS_32: the kernels keep as many independent sums as 32 registers allow (AVX-512), else as
+ * many as 16 allow (the same sums in the same order, so the results are the same). */
 #if defined(__AVX512F__)
 #define LENET_SUMS_32 1
 #else
@@ -141,13 +136,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #else
 #define LENET_FRESH_POINTER(p) ((void)0)
 #endif
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define LENET_FRESH(s) ({ T fresh_ = (s); __asm__("" : "+x"(fresh_)); fresh_; })
-#elif defined(__GNUC__) && defined(__aarch64__)
-#define LENET_FRESH(s) ({ T fresh_ = (s); __asm__("" : "+w"(fresh_)); fresh_; })
-#else
-#define LENET_FRESH(s) (s)
-#endif
 
 #define T float
 #define V lenet_vf
@@ -155,11 +143,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #define BVI lenet_bvfi
 #define BL LENET_LANES_F
 #define FN(name) name##_f
-#if LENET_SUMS_32
-#define FRESH(s) (s)
-#else
-#define FRESH(s) LENET_FRESH(s)
-#endif
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
@@ -171,9 +154,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #undef BVI
 #undef BL
 #undef FN
-#undef IN_REGISTER
-#undef FRESH
-#define IN_REGISTER(v) ((void)0)    /* a double vector spans two registers */
 
 #define T double
 #define V lenet_vd
@@ -181,7 +161,6 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #define BVI lenet_bvdi
 #define BL LENET_LANES_D
 #define FN(name) name##_d
-#define FRESH(s) LENET_FRESH(s)
 #include "fused_conv_template.h"
 #include "fused_dense_template.h"
 #include "fused_lanes_template.h"
@@ -194,6 +173,5 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #undef BL
 #undef FN
 #undef IN_REGISTER
-#undef FRESH
 
 #endif
