@@ -85,31 +85,50 @@ static inline void FN(lenet_lanes_pool_backward)(T* x, T* restrict coef_partials
 }
 
 static inline __attribute__((always_inline)) void
+FN(lenet_lanes_weight_grad_rows)(BV* restrict dw, const BV* restrict d, const BV* restrict x, int H, int O,
+                                 const int i0, const int rows)
+{
+    /* the kernel rows i0 .. i0 + rows - 1 of lenet_lanes_weight_grad: rows * 5 sums, each over the
+     * positions in order, in registers */
+    BV a[LENET_K][LENET_K];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < LENET_K; j++)
+            a[r][j] = dw[(i0 + r) * LENET_K + j];
+    for (int y = 0; y < O; y++) {
+        const BV* dy = d + y * O;
+        for (int p = 0; p < O; p += 2) {      /* two positions: each x serves both (O is even) */
+            const BV d0 = dy[p], d1 = dy[p + 1];
+            for (int r = 0; r < rows; r++) {
+                const BV* row = x + (y + i0 + r) * H + p;
+                LENET_FRESH_POINTER(row);   /* no x kept from one p to the next: the sums need the registers */
+                for (int j = 0; j <= LENET_K; j++) {
+                    const BV xv = row[j];
+                    if (j < LENET_K)
+                        a[r][j] += d0 * xv;
+                    if (j > 0)
+                        a[r][j - 1] += d1 * xv;     /* after its term of position p, as one at a time */
+                }
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < LENET_K; j++)
+            dw[(i0 + r) * LENET_K + j] = a[r][j];
+}
+
+static inline __attribute__((always_inline)) void
 FN(lenet_lanes_weight_grad)(BV* restrict dw, const BV* restrict d, const BV* restrict x, int H, int O)
 {
     /* the partials dw (5, 5) += the sums over the positions (y, p) of d[y, p] x[y + i, p + j], for one
-     * map pair: d (O, O), x (H, H); an i's five sums twice over (even and odd p) where 32 registers
-     * allow, so that ten sums are independent */
-    enum { SPLIT = LENET_SUMS_32 ? 2 : 1 };
-    for (int i = 0; i < LENET_K; i++) {
-        BV a[SPLIT][LENET_K];
-        for (int j = 0; j < LENET_K; j++) {
-            a[0][j] = dw[i * LENET_K + j];
-            if (SPLIT == 2)
-                a[SPLIT - 1][j] = (BV){0};
-        }
-        for (int y = 0; y < O; y++) {
-            const BV* row = x + (y + i) * H;
-            for (int p = 0; p < O; p += SPLIT)
-                for (int h = 0; h < SPLIT; h++)
-                    for (int j = 0; j < LENET_K; j++)
-                        a[h][j] += d[y * O + p + h] * row[p + h + j];
-        }
-        for (int j = 0; j < LENET_K; j++) {
-            if (SPLIT == 2)
-                a[0][j] += a[SPLIT - 1][j];
-            dw[i * LENET_K + j] = a[0][j];
-        }
+     * map pair: d (O, O), x (H, H). All 25 sums at once where 32 registers allow, else two kernel rows
+     * at a time: d and x stream past once (C1's are 50 KB and 64 KB a map and block, more than the L1
+     * cache holds: once per kernel row, they came from the L2 cache five times) */
+    if (LENET_SUMS_32) {
+        FN(lenet_lanes_weight_grad_rows)(dw, d, x, H, O, 0, LENET_K);
+    } else {
+        FN(lenet_lanes_weight_grad_rows)(dw, d, x, H, O, 0, 2);
+        FN(lenet_lanes_weight_grad_rows)(dw, d, x, H, O, 2, 2);
+        FN(lenet_lanes_weight_grad_rows)(dw, d, x, H, O, 4, 1);
     }
 }
 
