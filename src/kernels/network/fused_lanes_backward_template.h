@@ -9,9 +9,34 @@
 static inline void FN(lenet_lanes_fold)(T* restrict g, T* restrict partials, int n)
 {
     /* g[t] += the sum of partial t's lanes (added pairwise, halves first: a fixed order), for t < n;
-     * the partials are zeroed */
+     * the partials are zeroed. BL partials at a time, transposed as they are added: each level adds
+     * lane l and lane l + half of every partial (a level's half of two vectors in one), the additions
+     * one partial alone would make, so the sums are the same */
+    enum { LEVELS = BL >= 16 ? 4 : BL >= 8 ? 3 : BL >= 4 ? 2 : 1 };
     BV* part = (BV*)partials;
-    for (int t = 0; t < n; t++) {
+    BVI lower[LEVELS], upper[LEVELS];
+    for (int level = 0; level < LEVELS; level++) {
+        const int half = BL >> (level + 1), pieces = 1 << level;    /* a vector holds `pieces` partials */
+        for (int l = 0; l < BL; l++) {
+            const int piece = l / half, at = l % half;
+            lower[level][l] = piece < pieces ? piece * 2 * half + at : BL + (piece - pieces) * 2 * half + at;
+            upper[level][l] = lower[level][l] + half;
+        }
+    }
+    int t = 0;
+    for (; t + BL <= n; t += BL) {
+        BV v[BL];
+        for (int q = 0; q < BL; q++) {
+            v[q] = part[t + q];
+            part[t + q] = (BV){0};
+        }
+        for (int level = 0, count = BL; level < LEVELS; level++, count /= 2)
+            for (int q = 0; q < count / 2; q++)
+                v[q] = LANES_PERMUTE2(v[2 * q], v[2 * q + 1], lower[level])
+                       + LANES_PERMUTE2(v[2 * q], v[2 * q + 1], upper[level]);
+        *(BV*)(g + t) += v[0];
+    }
+    for (; t < n; t++) {
         T v[BL];
         memcpy(v, &part[t], sizeof(v));
         for (int half = BL / 2; half >= 1; half /= 2)

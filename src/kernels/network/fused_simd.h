@@ -104,12 +104,15 @@ typedef long long lenet_bvdi __attribute__((vector_size(LENET_VECTOR_BYTES)));
 #define LENET_SUM16(a) ((((((a)[0] + (a)[8]) + ((a)[4] + (a)[12])) + (((a)[2] + (a)[10]) + ((a)[6] + (a)[14]))) \
                          + ((((a)[1] + (a)[9]) + ((a)[5] + (a)[13])) + (((a)[3] + (a)[11]) + ((a)[7] + (a)[15])))))
 
-/* LANES_PERMUTE(v, mask): the BV of v[mask[0]], v[mask[1]], ... (mask a BVI; clang has no shuffle by a
- * mask vector: lane by lane there) */
+/* LANES_PERMUTE(v, mask): the BV of v[mask[0]], v[mask[1]], ...; LANES_PERMUTE2(a, b, mask): likewise
+ * from the 2 BL lanes of a then b (mask a BVI; clang has no shuffle by a mask vector: lane by lane there) */
 #if defined(__clang__)
 #define LANES_PERMUTE(v, mask) ({ BV r_; for (int l_ = 0; l_ < BL; l_++) r_[l_] = (v)[(mask)[l_]]; r_; })
+#define LANES_PERMUTE2(a, b, mask) ({ BV r_; for (int l_ = 0; l_ < BL; l_++) \
+                                       r_[l_] = (mask)[l_] < BL ? (a)[(mask)[l_]] : (b)[(mask)[l_] - BL]; r_; })
 #else
 #define LANES_PERMUTE(v, mask) __builtin_shuffle(v, mask)
+#define LANES_PERMUTE2(a, b, mask) __builtin_shuffle(a, b, mask)
 #endif
 
 /* IN_REGISTER(v): keep vector v in a register. Where one loaded vector feeds several multiply-adds, gcc

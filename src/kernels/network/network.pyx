@@ -355,8 +355,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
                 if B:
                     _fold_partial(&rows[t, 0], &partial[t, 0], &table[0, 0], &L)
                 if blocks:
-                    _lanes_fold_all(&rows[t, 0], _aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, &table[0, 0],
-                                    &L, paper)
+                    _lanes_fold_all(&rows[t, 0], _aligned(&lanes_memory[t, 0]) + LANES_TRAIN * BL, &L, paper)
             for t in prange(n_threads, schedule="static", num_threads=n_threads):
                 _finish_share(&params[0], v, &total[0], rows, &step[0], segments, t, n_threads, &L, paper, mom,
                               decay, B > 0)

@@ -178,18 +178,13 @@ cdef void _dense_gradients_share(floating* g, const floating* dense, Py_ssize_t 
                            <int>(k1 - k0), DENSE_ROW, <int>n)
 
 
-cdef void _lanes_fold_all(floating* g, floating* lp, const unsigned char* table, const Layout* L,
-                          bint paper) noexcept nogil:
-    # the partials lp into the gradient row g, and zeroed (C3's: those of the table's pairs, the others
-    # are zero)
-    cdef Py_ssize_t BL = _lanes(lp), k, c, pair
+cdef void _lanes_fold_all(floating* g, floating* lp, const Layout* L, bint paper) noexcept nogil:
+    # the partials lp into the gradient row g, and zeroed (C3's all at once: those outside the table are
+    # zero, and their gradients are not used)
+    cdef Py_ssize_t BL = _lanes(lp)
     _lanes_fold(g + L.c1w, lp + LP_C1W * BL, 150)
     _lanes_fold(g + L.c1b, lp + LP_C1B * BL, 6)
-    for k in range(16):
-        for c in range(6):
-            if table[c * 16 + k]:
-                pair = (k * 6 + c) * 25
-                _lanes_fold(g + L.c3w + pair, lp + (LP_C3W + pair) * BL, 25)
+    _lanes_fold(g + L.c3w, lp + LP_C3W * BL, 2400)
     _lanes_fold(g + L.c3b, lp + LP_C3B * BL, 16)
     if paper:
         _lanes_fold(g + L.s2c, lp + LP_S2C * BL, 6)
