@@ -71,6 +71,9 @@
 #if (LENET_C1_O * LENET_C1_O) % 4 || (LENET_C3_O * LENET_C3_O) % 4
 #error "lenet_lanes_bias_grad sums 4 values at a time"
 #endif
+#if LENET_C1_O % 2 || LENET_C3_O % 2
+#error "lenet_lanes_weight_grad_rows takes two positions of an output row at a time"
+#endif
 
 /* 16 lanes; aligned to the element only (loads and stores may be unaligned), may alias T */
 typedef float lenet_vf __attribute__((vector_size(16 * sizeof(float)), aligned(sizeof(float)), may_alias));
