@@ -151,6 +151,46 @@ def test_bit_identical_from_the_same_state(batch_size, n_threads, rng):
         np.testing.assert_array_equal(a, b)
 
 
+def test_calls_that_reuse_the_workspace_match_one_call(rng):
+    # train_steps keeps each thread's work memory for its next call with the same settings: the gradients
+    # it leaves there are zero, whatever ran in between (here: another batch size, another thread count)
+    net, x, y, order, step = _setup(rng, "paper", "mse", np.float32, m=95)
+    start = net._flat.copy()
+    one = (*_kernel_steps(net, x, y, order, step, 40, n_threads=2), net._flat.copy())
+    other, ox, oy, oorder, ostep = _setup(rng, "paper", "mse", np.float32, m=37)
+    net._flat[...] = start
+    parts = []
+    for lo, hi in ((0, 40), (40, 80), (80, 95)):
+        parts.append(_kernel_steps(net, x, y, order[lo:hi], step, 40, n_threads=2))
+        _kernel_steps(other, ox, oy, oorder, ostep, 3 if lo else 40, n_threads=2 if lo else 1)
+    split = (*map(np.concatenate, zip(*parts)), net._flat.copy())
+    for a, b in zip(one, split):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_trainings_in_two_threads_match_one_at_a_time(rng):
+    # each thread has its own workspace: two trainings at once, with the same settings, are each as alone
+    import threading
+    net, x, y, order, step = _setup(rng, "paper", "mse", np.float32, m=1280)
+    start = net._flat.copy()
+    alone = (*_kernel_steps(net, x, y, order, step, 64, n_threads=1), net._flat.copy())
+    nets = [LeNet5("paper", dtype=np.float32, criterion="mse", map_j=0.5, seed=4, n_threads=1) for _ in range(2)]
+    results = [None, None]
+
+    def train(i):
+        nets[i]._flat[...] = start
+        results[i] = (*_kernel_steps(nets[i], x, y, order, step, 64, n_threads=1), nets[i]._flat.copy())
+
+    threads = [threading.Thread(target=train, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for result in results:
+        for a, b in zip(alone, result):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_batch_size_one_does_not_depend_on_threads(rng):
     net, x, y, order, step = _setup(rng, "modern", "cross_entropy", np.float32, m=9)
     start = net._flat.copy()
