@@ -269,6 +269,30 @@ static inline void FN(lenet_c3_fold)(T* restrict dw, T* restrict db, T* restrict
             }
 }
 
+static inline __attribute__((always_inline)) void
+FN(lenet_max_block_backward)(BV* restrict to, const BV* restrict q, const BV* restrict d, const int relu)
+{
+    /* the gradient *d of a 2x2 max pool's outputs to their inputs q (top left, top right, bottom left,
+     * bottom right): all of it to the first maximum (the comparisons of _max_block in
+     * layers/pool_one.pxd, so a NaN never wins), zeros to the other three, into to (the same order);
+     * with relu (the ReLU before the pool), zeros where the maximum is not above 0. By pointer: vectors
+     * by value draw gcc's note on their ABI. Used by lenet_maxpool_backward_block (a sample's lanes)
+     * and lenet_lanes_pool_backward (a block of samples). */
+    const BV zero = {0};
+    const BVI g1 = (BVI)(q[1] > q[0]);
+    const BV m1 = LANES_SELECT(g1, q[1], q[0]);
+    const BVI g2 = (BVI)(q[2] > m1);
+    const BV m2 = LANES_SELECT(g2, q[2], m1);
+    const BVI g3 = (BVI)(q[3] > m2);
+    const BV dv = relu ? LANES_SELECT((BVI)(LANES_SELECT(g3, q[3], m2) > 0), *d, zero) : *d;
+    const BV to3 = LANES_SELECT(g3, zero, dv);      /* the gradient if one of the first three wins */
+    const BV to2 = LANES_SELECT(g2, zero, to3);     /* ... of the first two */
+    to[0] = LANES_SELECT(g1, zero, to2);
+    to[1] = LANES_SELECT(g1, to2, zero);
+    to[2] = LANES_SELECT(g2, to3, zero);
+    to[3] = LANES_SELECT(g3, dv, zero);
+}
+
 static inline void FN(lenet_maxpool_backward_block)(T* restrict dtop, T* restrict dbottom, const T* restrict top,
                                                     const T* restrict bottom, const T* restrict d, const int count)
 {
@@ -284,20 +308,15 @@ static inline void FN(lenet_maxpool_backward_block)(T* restrict dtop, T* restric
         block[l] = l / 2;
         even[l] = l % 2 ? 0 : -1;
     }
-    const BV zero = {0};
     const BV t = *(const BV*)top, u = *(const BV*)bottom, dv = *(const BV*)d;
-    const BV a = LANES_PERMUTE(t, left), b = LANES_PERMUTE(t, right);      /* top left and right, twice */
-    const BV e = LANES_PERMUTE(u, left), f = LANES_PERMUTE(u, right);      /* bottom left and right */
+    /* each block's four inputs, twice (in its lane pair), and its gradient */
+    const BV q[4] = {LANES_PERMUTE(t, left), LANES_PERMUTE(t, right), LANES_PERMUTE(u, left),
+                     LANES_PERMUTE(u, right)};
     const BV dj = LANES_PERMUTE(dv, block);
-    const BVI gb = (BVI)(b > a);
-    const BV m1 = LANES_SELECT(gb, b, a);
-    const BVI ge = (BVI)(e > m1);
-    const BV m2 = LANES_SELECT(ge, e, m1);
-    const BVI gf = (BVI)(f > m2);
-    const BV left3 = LANES_SELECT(gf, zero, dj);     /* the gradient if one of the first three wins */
-    const BV left2 = LANES_SELECT(ge, zero, left3);  /* ... of the first two */
-    const BV to_top = LANES_SELECT(even, LANES_SELECT(gb, zero, left2), LANES_SELECT(gb, left2, zero));
-    const BV to_bottom = LANES_SELECT(even, LANES_SELECT(ge, left3, zero), LANES_SELECT(gf, dj, zero));
+    BV to[4];
+    FN(lenet_max_block_backward)(to, q, &dj, 0);
+    const BV to_top = LANES_SELECT(even, to[0], to[1]);         /* a pair's even lane: the left input */
+    const BV to_bottom = LANES_SELECT(even, to[2], to[3]);
     if (count == BL) {
         *(BV*)dtop = to_top;
         *(BV*)dbottom = to_bottom;

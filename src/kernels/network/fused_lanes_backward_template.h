@@ -58,15 +58,14 @@ static inline void FN(lenet_lanes_pool_backward)(T* x, T* restrict coef_partials
      * the outputs `out` (NULL: dout is already the gradient of their pre-activations), the subsampling
      * (as _subsample_backward_one: coef[c] dout at each of a block's four inputs, the partials
      * dcoef[c] += dout (the block's sum), dbias[c] += dout), the squash at x. Else (coef NULL, the
-     * partials and out unused) the modern variant: max pooling (dout at each block's first maximum, by
-     * the comparisons of _max_block, 0 at the other three) and the ReLU (0 where the maximum is 0). */
+     * partials and out unused) the modern variant: max pooling and the ReLU (lenet_max_block_backward:
+     * dout at each block's first maximum, 0 at the other three, and 0 where the maximum is 0). */
     BV* dcoef = (BV*)coef_partials;
     BV* dbias = (BV*)bias_partials;
     const int O = H / 2;
     BV* in = (BV*)x;
     const BV* d = (const BV*)dout;
     const BV* y = (const BV*)out;
-    const BV zero = {0};
     for (int c = 0; c < C; c++) {
         BV dc = {0}, ds = {0};
         for (int i = 0; i < O; i++)
@@ -87,19 +86,13 @@ static inline void FN(lenet_lanes_pool_backward)(T* x, T* restrict coef_partials
                     bottom[0] = v * LENET_SQUASH_DERIVATIVE(T, b0);
                     bottom[1] = v * LENET_SQUASH_DERIVATIVE(T, b1);
                 } else {
-                    const BVI g1 = t1 > t0;
-                    const BV m1 = LANES_SELECT(g1, t1, t0);
-                    const BVI g2 = b0 > m1;
-                    const BV m2 = LANES_SELECT(g2, b0, m1);
-                    const BVI g3 = b1 > m2;
-                    const BV m3 = LANES_SELECT(g3, b1, m2);
-                    const BV dv = LANES_SELECT(m3 > 0, d[at], zero);
-                    const BV to3 = LANES_SELECT(g3, zero, dv);      /* if one of the first three wins */
-                    const BV to2 = LANES_SELECT(g2, zero, to3);     /* ... of the first two */
-                    top[0] = LANES_SELECT(g1, zero, to2);
-                    top[1] = LANES_SELECT(g1, to2, zero);
-                    bottom[0] = LANES_SELECT(g2, to3, zero);
-                    bottom[1] = LANES_SELECT(g3, dv, zero);
+                    const BV q[4] = {t0, t1, b0, b1};
+                    BV to[4];
+                    FN(lenet_max_block_backward)(to, q, d + at, 1);
+                    top[0] = to[0];
+                    top[1] = to[1];
+                    bottom[0] = to[2];
+                    bottom[1] = to[3];
                 }
             }
         if (coef) {
