@@ -157,6 +157,31 @@ def test_best_peer_and_ratios_with_fake_peers(tmp_path):
     assert "lenet_fast / " not in text          # no torch: the memory block has lenet_fast alone
 
 
+class _Counted(_Twice):
+    """Counts its calls of each case (class-wide: the bench makes one per variant and thread count)."""
+    name = "counted"
+    calls = {}
+
+    def train(self, batch):
+        _Counted.calls[("training", batch)] = _Counted.calls.get(("training", batch), 0) + 1
+
+    def infer(self, x):
+        _Counted.calls[("inference", len(x))] = _Counted.calls.get(("inference", len(x)), 0) + 1
+
+
+def test_every_timed_run_follows_an_untimed_one():
+    # the first call of every case is the warm-up; in each repetition the case runs untimed, then timed
+    _Counted.calls = {}
+    report = run_bench(repeats=2, threads=(1,), quick=True, peers=[_fake(_Counted)], out=io.StringIO())
+    s = report["settings"]
+    runs = {}           # (case, size): the runs of each case, warm-up included, over both variants
+    for batch in s["train_batches"] + [s["modern_train_batch"]]:
+        runs[("training", batch)] = runs.get(("training", batch), 0) + 1
+    runs[("inference", s["inference_batch"])] = 2
+    runs[("inference", 1)] = s["latency_calls_per_repetition"]     # latency: paper only, single images
+    assert _Counted.calls == {key: n * (1 + 2 * 2) for key, n in runs.items()}
+
+
 def test_targets_block():
     def row(variant, case, batch, ratio, best="jax", peak=None):
         return {"variant": variant, "case": case, "batch": batch, "threads": 2, "ratio": ratio, "best_peer": best,

@@ -52,7 +52,8 @@ def _header_lines(report):
     peaks = ", ".join(f"{p['gflops']:,.1f} GFLOP/s at {_threads_text(p['threads'])}" for p in report["fma_peak"])
     versions = ", ".join(f"{name} {version}" for name, version in m["peers"].items())
     lines = [
-        f"lenet-fast bench: medians of {s['repeats']} interleaved repetitions, lenet_fast"
+        f"lenet-fast bench: medians of {s['repeats']} interleaved repetitions (each timed run after an untimed "
+        "one), lenet_fast"
         + (f" against {len(peers)} peer{'s' if len(peers) > 1 else ''}" if peers else " only (no peer)")
         + (" [--quick]" if s["quick"] else ""),
         f"cpu         {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable), "

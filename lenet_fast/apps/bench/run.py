@@ -23,7 +23,11 @@ MODERN_TRAIN_BATCH = 64
 EPOCH_IMAGES = 60_000           # an MNIST training epoch, for the derived seconds per epoch
 # Seconds between two contenders' runs in a repetition (not timed), so that each starts on a quiet machine:
 # ONNX Runtime's threads spin on after its calls; measured on a 2-core machine, lenet_fast's 2-thread
-# training ran at 54% of its speed 20 ms after ONNX Runtime's last call, at 96% after 50 ms.
+# training ran at 54% of its speed 20 ms after ONNX Runtime's last call, at 96% after 50 ms. After the
+# pause, every contender runs its case once untimed, then timed: the first milliseconds after an idle
+# pause run slower (caches, threads and clocks warming again; measured on a 2-core machine, lenet_fast's
+# training of 1,024 images right after a 0.1 s pause took 8% longer at batch 64 and 14% longer at 256
+# than right after a call), and the bench measures sustained speed.
 PAUSE = 0.1
 
 
@@ -222,7 +226,8 @@ def _warm_up(cases, run):
 
 def _measure(plan, cases, run):
     """The warm-up, then the repetitions: in each, the FMA peak at every thread count and every case,
-    lenet_fast then each peer (interleaved, so machine noise spreads over all). Returns
+    lenet_fast then each peer (interleaved, so machine noise spreads over all), each after PAUSE and
+    an untimed run of the same case. Returns
     ({key + (contender,): figures}, {threads: FMA peaks in GFLOP/s})."""
     _warm_up(cases, run)
     values = {}
@@ -233,6 +238,7 @@ def _measure(plan, cases, run):
         for keys, runs in cases:
             for name, call in runs.items():
                 time.sleep(PAUSE)       # the previous contender's spinning threads stop
+                call()                  # untimed: warm again after the pause
                 for key, figure in zip(keys, call()):
                     values.setdefault(key + (name,), []).append(figure)
     return values, peaks
