@@ -35,6 +35,9 @@ Design:
   and its share of the convolutional layers' ``conv_segments``, [start, stop) ranges of the trainable
   parameters that leave out the C3 weights outside the connection table (they stay exactly as they
   are: zero).
+- ``train_steps`` (``network_train.pxi``) works in a workspace that the caller keeps from one call to the
+  next (``network_kernels`` keeps one per thread): its gradient rows and partial sums come back zero from
+  every call, and memory that is already mapped saves a page fault per 4 KB on each call.
 - Kernels trust their callers: ``lenet_fast.nn.network_kernels`` checks everything first, but that x
   is finite in inference, which ``network_forward`` checks as each thread reads its images (a
   separate pass over x from memory cost about a tenth of the forward pass at 2 threads).
