@@ -1,6 +1,8 @@
-"""The fused training kernel (network_kernels.train_steps) against the per-layer Python path, determinism, argument
-checks, the C3 connection table, the parameter layout, and the float32 squash it shares with the
-per-layer kernels."""
+"""The fused training kernel (network_kernels.train_steps) against the per-layer Python path, determinism, the
+workspace it keeps between calls, argument checks, the C3 connection table, the parameter layout, and the float32
+squash it shares with the per-layer kernels."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -170,7 +172,6 @@ def test_calls_that_reuse_the_workspace_match_one_call(rng):
 
 def test_trainings_in_two_threads_match_one_at_a_time(rng):
     # each thread has its own workspace: two trainings at once, with the same settings, are each as alone
-    import threading
     net, x, y, order, step = _setup(rng, "paper", "mse", np.float32, m=1280)
     start = net._flat.copy()
     alone = (*_kernel_steps(net, x, y, order, step, 64, n_threads=1), net._flat.copy())
