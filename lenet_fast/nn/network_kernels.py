@@ -142,8 +142,8 @@ def train_steps(params, x, labels, order, step, *, variant, criterion, map_j=1.0
 # Each thread's last train_steps workspace, kept for its next call with the same settings: fresh memory
 # costs a page fault for every 4 KB (a quarter of the time of a one-thread call that trains one batch
 # of 64), and the workspace's gradient rows and partial sums come back zero from every call, so that
-# only a new one needs zeroing. float32: 3.0 MB on one thread, 4.8 MB on two (0.4 MB at batch 1); a
-# thread keeps one (replaced when it trains with other settings, released when it ends).
+# only a new one needs zeroing (its size: _network.train_workspace_size). A thread keeps one (replaced
+# when it trains with other settings, released when it ends).
 _workspaces = threading.local()
 
 

@@ -55,9 +55,10 @@ cdef TrainMemory _train_memory(const Layout* L, Py_ssize_t batch_size, int n_thr
 def train_workspace_size(NetworkLayout layout, Py_ssize_t batch_size, int n_threads, bint double):
     """The values (of the dtype, float64 with `double`) of train_steps's workspace for this batch size
     and thread count (float32: 3.0 MB on one thread, 4.8 MB on two, 0.4 MB at batch 1)."""
-    if double:
-        return _train_memory(&layout.L, batch_size, n_threads, _lanes(<double*>NULL), sizeof(double)).size + 8
-    return _train_memory(&layout.L, batch_size, n_threads, _lanes(<float*>NULL), sizeof(float)).size + 16
+    cdef Py_ssize_t value = sizeof(double) if double else sizeof(float)
+    cdef Py_ssize_t BL = _lanes(<double*>NULL) if double else _lanes(<float*>NULL)
+    # and room to move up to the first 64-byte boundary
+    return _train_memory(&layout.L, batch_size, n_threads, BL, value).size + 64 // value
 
 
 def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat parameters, updated
@@ -93,9 +94,7 @@ def train_steps(floating[::1] params,                 # IN/OUT (P,) the flat par
     update.step = &step[0]
     update.momentum = momentum
     update.decay = weight_decay
-    # the workspace (kept by the caller from one call to the next: memory that is already mapped and in
-    # the cache, where fresh arrays cost a page fault for every 4 KB, a quarter of a one-thread call of
-    # one batch of 64): its arrays from its first 64-byte boundary
+    # the workspace's arrays (network_kernels._train_workspace keeps it), from its first 64-byte boundary
     cdef floating* memory = _aligned(&workspace[0])
     cdef Py_ssize_t at = memory - &workspace[0]
     cdef floating[:, ::1] rows = np.asarray(workspace)[at + m.rows:at + m.rows + n_threads * L.size].reshape(
