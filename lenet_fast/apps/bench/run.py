@@ -22,12 +22,9 @@ TRAIN_BATCHES = (1, 16, 64, 256)
 MODERN_TRAIN_BATCH = 64
 EPOCH_IMAGES = 60_000           # an MNIST training epoch, for the derived seconds per epoch
 # Seconds between two contenders' runs in a repetition (not timed), so that each starts on a quiet machine:
-# ONNX Runtime's threads spin on after its calls; measured on a 2-core machine, lenet_fast's 2-thread
-# training ran at 54% of its speed 20 ms after ONNX Runtime's last call, at 96% after 50 ms. After the
-# pause, every contender runs its case once untimed, then timed: the first milliseconds after an idle
-# pause run slower (caches, threads and clocks warming again; measured on a 2-core machine, lenet_fast's
-# training of 1,024 images right after a 0.1 s pause took 8% longer at batch 64 and 14% longer at 256
-# than right after a call), and the bench measures sustained speed.
+# ONNX Runtime's threads spin on after its calls. After the pause, every contender runs its case once
+# untimed, then timed: the first milliseconds after an idle pause run slower. What was measured for both
+# choices, and what the timed run then measures: bench/README.md.
 PAUSE = 0.1
 
 
